@@ -32,6 +32,9 @@ class Strategy:
     track_generation: bool = True
     # Whether `PUT` may create a missing object (leases, endpoints, nodes... do upstream).
     allow_create_on_update: bool = False
+    # How metadata.name is validated: "subdomain" (DNS-1123 subdomain, most kinds), "label"
+    # (DNS-1123 label: namespaces, services), "path" (anything without "/" or "%", e.g. events).
+    name_kind: str = "subdomain"
 
     def default(self, obj: Obj) -> None:
         """Fill defaults in place (schema defaults are applied before this)."""

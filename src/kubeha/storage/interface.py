@@ -32,6 +32,18 @@ class Unavailable(StorageError):
     """etcd could not be reached or did not answer in time."""
 
 
+class KeyExists(StorageError):
+    """A create found the key already present (the API answers 409 AlreadyExists)."""
+
+
+class KeyNotFound(StorageError):
+    """The key is absent (the API answers 404 NotFound)."""
+
+
+class Conflict(StorageError):
+    """A compare-and-swap lost: the key's mod_revision is not the expected one (409 Conflict)."""
+
+
 @dataclass(frozen=True)
 class KeyValue:
     key: str
