@@ -96,6 +96,9 @@ class ResourceInfo:
     subresources: tuple[SubresourceInfo, ...] = ()
     # extra field selectors beyond metadata.name / metadata.namespace: name -> getter
     field_selectors: dict[str, Callable[[Obj], str]] = field(default_factory=dict)
+    # etcd prefix override when two resources share storage (events.k8s.io events live with
+    # core events under /registry/events/)
+    storage_prefix: str | None = None
 
     @property
     def group_version(self) -> str:
@@ -107,6 +110,8 @@ class ResourceInfo:
 
     def key_prefix(self) -> str:
         """etcd key prefix: /registry/<resource>/ (core) or /registry/<group>/<resource>/."""
+        if self.storage_prefix:
+            return self.storage_prefix
         if self.group:
             return f"/registry/{self.group}/{self.resource}/"
         return f"/registry/{self.resource}/"
