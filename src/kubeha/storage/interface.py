@@ -44,6 +44,15 @@ class Conflict(StorageError):
     """A compare-and-swap lost: the key's mod_revision is not the expected one (409 Conflict)."""
 
 
+class RevisionTooLarge(StorageError):
+    """A read asked for a revision newer than etcd's current one (the API answers 504 Timeout)."""
+
+    def __init__(self, requested: int, current: int = 0) -> None:
+        super().__init__(f"Too large resource version: {requested}, current: {current}")
+        self.requested = requested
+        self.current = current
+
+
 @dataclass(frozen=True)
 class KeyValue:
     key: str
@@ -62,12 +71,15 @@ class Range:
 
 @dataclass(frozen=True)
 class Event:
-    type: str  # "PUT" or "DELETE"
+    # "PUT", "DELETE", or "PROGRESS": no change, the watch has delivered everything up to
+    # mod_revision (etcd progress notifications; key is "" and value b"")
+    type: str
     key: str
     value: bytes  # new value (PUT) or b"" (DELETE)
     prev_value: bytes | None  # previous value, when known
     create_revision: int
     mod_revision: int  # revision of this change
+    prev_mod_revision: int = 0  # mod_revision of prev_value (0 = unknown)
 
 
 @dataclass(frozen=True)
@@ -113,6 +125,10 @@ class KV(Protocol):
 
         Raises :class:`Compacted` when start_revision is older than the compaction point.
         """
+        ...
+
+    async def request_progress(self, prefix: str | None = None) -> None:
+        """Ask open watches (on ``prefix``, or all) to report their revision with a PROGRESS event."""
         ...
 
     async def current_revision(self) -> int: ...
