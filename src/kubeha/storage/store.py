@@ -9,7 +9,7 @@ object read back (``str(mod_revision)``), as upstream does. Keys are full etcd k
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -39,6 +39,7 @@ class ListResult:
     more: bool  # more keys exist past `limit`
     remaining: int  # keys left after this page (remainingItemCount); 0 when not `more`
     last_key: str | None  # key of the last item; the next page starts at last_key + "\0"
+    keys: list[str] = field(default_factory=list)  # the etcd key of each item
 
 
 @dataclass
@@ -203,7 +204,8 @@ class Store:
         r = await self.kv.range(prefix, revision=revision, limit=limit, start=start)
         items = [decode(kv.value, kv.mod_revision) for kv in r.items]
         remaining = max(r.count - len(items), 0) if r.more else 0
-        return ListResult(items, r.revision, r.more, remaining, r.items[-1].key if r.items else None)
+        keys = [kv.key for kv in r.items]
+        return ListResult(items, r.revision, r.more, remaining, keys[-1] if keys else None, keys)
 
     async def count(self, prefix: str) -> int:
         r = await self.kv.range(prefix, limit=1)
