@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -37,3 +39,12 @@ def kubectl(kubectl_version: str, apiservers: list[ApiServer], tmp_path: Path) -
 def kubectl_b(kubectl_version: str, apiservers: list[ApiServer], tmp_path: Path) -> Kubectl:
     """The same kubectl version talking to api-server B (same etcd)."""
     return _kubectl(kubectl_version, apiservers[1], tmp_path / "home-b")
+
+
+@pytest.fixture
+def ns(kubectl: Kubectl) -> Iterator[str]:
+    """A fresh namespace per test (created with kubectl, deleted without waiting)."""
+    name = f"t-{uuid.uuid4().hex[:10]}"
+    kubectl.ok("create", "namespace", name)
+    yield name
+    kubectl.run("delete", "namespace", name, "--wait=false")

@@ -10,6 +10,7 @@ import ssl
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 
@@ -48,7 +49,7 @@ def wait_http_ok(
     url: str,
     ctx: ssl.SSLContext | None = None,
     timeout: float = 30.0,
-    proc: subprocess.Popen[bytes] | None = None,
+    proc: subprocess.Popen[Any] | None = None,
 ) -> None:
     """Poll ``url`` until it answers 200; fail early if ``proc`` exits meanwhile."""
     deadline = time.monotonic() + timeout
@@ -67,7 +68,7 @@ def wait_http_ok(
     raise TimeoutError(f"{url} not ready after {timeout}s ({last})")
 
 
-def stop_process(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> int:
+def stop_process(proc: subprocess.Popen[Any], timeout: float = 10.0) -> int:
     """SIGTERM the process (by its own pid), then SIGKILL it if it lingers; returns its exit code."""
     if proc.poll() is None:
         try:
