@@ -38,6 +38,9 @@ Predicate = Callable[[Obj], bool]
 LIST_PAGE = 1000
 # how often to ask etcd for a progress notification while someone waits for freshness
 PROGRESS_INTERVAL = 0.1
+# pause before retrying a broken watch or a failed list (doubling up to RETRY_MAX)
+RETRY_INITIAL = 0.1
+RETRY_MAX = 2.0
 
 
 class WatcherTooSlow(StorageError):
@@ -255,7 +258,7 @@ class Cacher:
         self.ready.clear()
 
     async def _run(self) -> None:
-        backoff = 0.1
+        backoff = RETRY_INITIAL
         need_list = True
         while True:
             try:
@@ -263,7 +266,7 @@ class Cacher:
                     await self._relist()
                     need_list = False
                 async for ev in self.store.watch(self.prefix, self.revision + 1, progress=True):
-                    backoff = 0.1
+                    backoff = RETRY_INITIAL
                     self._apply(ev)
                 raise Unavailable("etcd watch ended")
             except Compacted as e:
@@ -273,7 +276,7 @@ class Cacher:
                 # resume from the next revision (or retry the list) after a short pause
                 log.warning("watch cache %s: %s; retrying in %.1fs", self.prefix, e, backoff)
                 await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 2.0)
+                backoff = min(backoff * 2, RETRY_MAX)
 
     async def _relist(self) -> None:
         page = await self.store.list(self.prefix, limit=LIST_PAGE)
