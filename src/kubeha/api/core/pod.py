@@ -16,6 +16,13 @@ message sits in protobuf. Only the protobuf codec looks at ``""`` fields; JSON w
 
 from __future__ import annotations
 
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Any, TypeGuard
+
+from kubeha.api import errors
+from kubeha.api import validation as v
+from kubeha.api.errors import Cause
 from kubeha.api.schema import (
     BOOL,
     CORE,
@@ -25,7 +32,15 @@ from kubeha.api.schema import (
     META,
     QUANTITY,
     STRING,
+    STRUCTS,
     TIME,
+    Field,
+    ListOf,
+    MapOf,
+    Obj,
+    Ref,
+    Struct,
+    TypeSpec,
     f,
     list_of,
     map_of,
@@ -1696,3 +1711,1119 @@ struct(
     f("name", 1, STRING, "", required=True),
     f("resourceClaimName", 2, STRING, "", pointer=True),
 )
+
+
+# =====================================================================================================
+# Quantities
+# =====================================================================================================
+
+_QUANTITY_RE = re.compile(r"^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$")
+_BINARY_SUFFIXES = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
+_DECIMAL_SUFFIXES = {
+    "n": Decimal("1e-9"),
+    "u": Decimal("1e-6"),
+    "m": Decimal("1e-3"),
+    "": Decimal(1),
+    "k": Decimal(10) ** 3,
+    "M": Decimal(10) ** 6,
+    "G": Decimal(10) ** 9,
+    "T": Decimal(10) ** 12,
+    "P": Decimal(10) ** 15,
+    "E": Decimal(10) ** 18,
+}
+QUANTITY_FORMAT_ERROR = "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
+
+
+def parse_quantity(s: Any) -> Decimal:
+    """Value of a resource quantity ("100m", "1Gi", "2e3", 5) as an exact Decimal; ValueError if malformed."""
+    if isinstance(s, bool):
+        raise ValueError(QUANTITY_FORMAT_ERROR)
+    if isinstance(s, int | float):
+        return Decimal(str(s))
+    if not isinstance(s, str):
+        raise ValueError(QUANTITY_FORMAT_ERROR)
+    m = _QUANTITY_RE.match(s.strip())
+    if not m:
+        raise ValueError(QUANTITY_FORMAT_ERROR)
+    number, suffix = m.groups()
+    if number.count(".") > 1 or number.strip("+-") in ("", "."):
+        raise ValueError(QUANTITY_FORMAT_ERROR)
+    try:
+        value = Decimal(number)
+    except InvalidOperation as exc:
+        raise ValueError(QUANTITY_FORMAT_ERROR) from exc
+    if suffix in _BINARY_SUFFIXES:
+        return value * _BINARY_SUFFIXES[suffix]
+    if suffix in _DECIMAL_SUFFIXES:
+        return value * _DECIMAL_SUFFIXES[suffix]
+    if suffix[:1] in ("e", "E"):
+        try:
+            return value * (Decimal(10) ** int(suffix[1:]))
+        except ValueError as exc:
+            raise ValueError(QUANTITY_FORMAT_ERROR) from exc
+    raise ValueError(QUANTITY_FORMAT_ERROR)
+
+
+# =====================================================================================================
+# Defaulting
+# =====================================================================================================
+
+
+def image_tag(image: str) -> str:
+    """The tag of an image reference: "latest" when neither tag nor digest is given, "" for a bare digest."""
+    name, _, digest = image.partition("@")
+    last = name.rsplit("/", 1)[-1]
+    if ":" in last:
+        return last.rsplit(":", 1)[1]
+    return "" if digest else "latest"
+
+
+def default_pull_policy(image: str) -> str:
+    return "Always" if image_tag(image) == "latest" else "IfNotPresent"
+
+
+def _default_probe(probe: Any) -> None:
+    if not isinstance(probe, dict):
+        return
+    # Go zero values count as unset: 0 becomes the default too.
+    for key, value in (("timeoutSeconds", 1), ("periodSeconds", 10), ("successThreshold", 1), ("failureThreshold", 3)):
+        if not probe.get(key):
+            probe[key] = value
+    _default_handler(probe)
+
+
+def _default_handler(handler: Any) -> None:
+    if not isinstance(handler, dict):
+        return
+    http = handler.get("httpGet")
+    if isinstance(http, dict):
+        if not http.get("path"):
+            http["path"] = "/"
+        if not http.get("scheme"):
+            http["scheme"] = "HTTP"
+
+
+def _default_container(c: Any) -> None:
+    if not isinstance(c, dict):
+        return
+    if not c.get("imagePullPolicy"):
+        c["imagePullPolicy"] = default_pull_policy(str(c.get("image") or ""))
+    if not c.get("terminationMessagePath"):
+        c["terminationMessagePath"] = "/dev/termination-log"
+    if not c.get("terminationMessagePolicy"):
+        c["terminationMessagePolicy"] = "File"
+    for port in c.get("ports") or []:
+        if isinstance(port, dict) and not port.get("protocol"):
+            port["protocol"] = "TCP"
+    for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+        _default_probe(c.get(probe))
+    lifecycle = c.get("lifecycle")
+    if isinstance(lifecycle, dict):
+        _default_handler(lifecycle.get("postStart"))
+        _default_handler(lifecycle.get("preStop"))
+    for env in c.get("env") or []:
+        field_ref = (env.get("valueFrom") or {}).get("fieldRef") if isinstance(env, dict) else None
+        if isinstance(field_ref, dict) and not field_ref.get("apiVersion"):
+            field_ref["apiVersion"] = "v1"
+
+
+def _default_items_field_refs(items: Any) -> None:
+    for item in items or []:
+        ref = item.get("fieldRef") if isinstance(item, dict) else None
+        if isinstance(ref, dict) and not ref.get("apiVersion"):
+            ref["apiVersion"] = "v1"
+
+
+def _default_volume(v: Any) -> None:
+    if not isinstance(v, dict):
+        return
+    if not any(k in v for k in volume_source_names()):
+        v["emptyDir"] = {}
+    for key in ("secret", "configMap", "downwardAPI", "projected"):
+        src = v.get(key)
+        if isinstance(src, dict) and src.get("defaultMode") is None:
+            src["defaultMode"] = 420
+    hp = v.get("hostPath")
+    if isinstance(hp, dict) and hp.get("type") is None:
+        hp["type"] = ""
+    dapi = v.get("downwardAPI")
+    if isinstance(dapi, dict):
+        _default_items_field_refs(dapi.get("items"))
+    proj = v.get("projected")
+    if isinstance(proj, dict):
+        for source in proj.get("sources") or []:
+            if not isinstance(source, dict):
+                continue
+            token = source.get("serviceAccountToken")
+            if isinstance(token, dict) and token.get("expirationSeconds") is None:
+                token["expirationSeconds"] = 3600
+            dp = source.get("downwardAPI")
+            if isinstance(dp, dict):
+                _default_items_field_refs(dp.get("items"))
+    image = v.get("image")
+    if isinstance(image, dict) and not image.get("pullPolicy"):
+        image["pullPolicy"] = default_pull_policy(str(image.get("reference") or ""))
+    eph = v.get("ephemeral")
+    claim_spec = ((eph or {}).get("volumeClaimTemplate") or {}).get("spec") if isinstance(eph, dict) else None
+    if isinstance(claim_spec, dict) and not claim_spec.get("volumeMode"):
+        claim_spec["volumeMode"] = "Filesystem"
+
+
+_SOURCE_NAMES = tuple(fl.json for fl in STRUCTS[CORE + "VolumeSource"].fields)
+
+
+def volume_source_names() -> tuple[str, ...]:
+    """JSON names of the volume source members (hostPath, emptyDir, secret, ...)."""
+    return _SOURCE_NAMES
+
+
+def default_pod_spec(spec: Obj) -> None:
+    """Upstream defaulting of a PodSpec, in place (pods and workload templates alike).
+
+    serviceAccountName is left alone: admission fills it for pods only.
+    """
+    if not spec.get("dnsPolicy"):
+        spec["dnsPolicy"] = "ClusterFirst"
+    if not spec.get("restartPolicy"):
+        spec["restartPolicy"] = "Always"
+    if spec.get("securityContext") is None:
+        spec["securityContext"] = {}
+    if spec.get("terminationGracePeriodSeconds") is None:
+        spec["terminationGracePeriodSeconds"] = 30
+    if not spec.get("schedulerName"):
+        spec["schedulerName"] = "default-scheduler"
+    for key in ("initContainers", "containers", "ephemeralContainers"):
+        for c in spec.get(key) or []:
+            _default_container(c)
+    for vol in spec.get("volumes") or []:
+        _default_volume(vol)
+
+
+def default_pod(pod: Obj) -> None:
+    """Defaulting of a Pod object: the PodSpec defaults plus what upstream applies to pods only.
+
+    Requests default to limits, service links are enabled, and host-network pods publish each
+    container port on the host. Templates of workloads do not get these (as upstream).
+    """
+    spec = pod.get("spec")
+    if not isinstance(spec, dict):
+        return
+    default_pod_spec(spec)
+    for key in ("containers", "initContainers"):
+        for c in spec.get(key) or []:
+            res = c.get("resources") if isinstance(c, dict) else None
+            if isinstance(res, dict) and isinstance(res.get("limits"), dict) and res["limits"]:
+                requests = res.setdefault("requests", {})
+                for name, value in res["limits"].items():
+                    requests.setdefault(name, value)
+    if spec.get("enableServiceLinks") is None:
+        spec["enableServiceLinks"] = True
+    if spec.get("hostNetwork"):
+        for key in ("containers", "initContainers"):
+            for c in spec.get(key) or []:
+                for port in c.get("ports") or []:
+                    if isinstance(port, dict) and not port.get("hostPort"):
+                        port["hostPort"] = port.get("containerPort")
+
+
+# =====================================================================================================
+# Validation
+# =====================================================================================================
+
+RESTART_POLICIES = ["Always", "OnFailure", "Never"]
+DNS_POLICIES = ["ClusterFirstWithHostNet", "ClusterFirst", "Default", "None"]
+PROTOCOLS = ["SCTP", "TCP", "UDP"]
+PULL_POLICIES = ["Always", "IfNotPresent", "Never"]
+TERMINATION_MESSAGE_POLICIES = ["File", "FallbackToLogsOnError"]
+TOLERATION_OPERATORS = ["Equal", "Exists"]
+TAINT_EFFECTS = ["NoSchedule", "PreferNoSchedule", "NoExecute"]
+NODE_SELECTOR_OPERATORS = ["DoesNotExist", "Exists", "Gt", "In", "Lt", "NotIn"]
+HOST_PATH_TYPES = ["", "BlockDevice", "CharDevice", "Directory", "DirectoryOrCreate", "File", "FileOrCreate", "Socket"]
+MAX_INT32 = 2**31 - 1
+FILE_MODE_ERROR = "must be a number between 0 and 0777 (octal), both inclusive"
+# Resources whose names need no domain prefix.
+STANDARD_CONTAINER_RESOURCES = frozenset({"cpu", "memory", "ephemeral-storage"})
+
+
+def _not_found(path: str, value: Any) -> Cause:
+    return Cause("FieldValueNotFound", path, f"Not found: {errors._fmt(value)}")
+
+
+def _is_int(value: Any) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _validate_resource_list(res: Any, path: str) -> tuple[list[Cause], dict[str, Decimal]]:
+    causes: list[Cause] = []
+    parsed: dict[str, Decimal] = {}
+    if not res:
+        return causes, parsed
+    if not isinstance(res, dict):
+        return [errors.invalid_value(path, res, "must be a map of resource names to quantities")], parsed
+    for name, raw in res.items():
+        p = f"{path}[{name}]"
+        if name not in STANDARD_CONTAINER_RESOURCES and not name.startswith("hugepages-"):
+            msgs = v.is_qualified_name(name)
+            if msgs:
+                causes.extend(errors.invalid_value(p, name, m) for m in msgs)
+                continue
+            if "/" not in name:
+                causes.append(errors.invalid_value(p, name, "must be a standard resource type or fully qualified"))
+                continue
+        try:
+            q = parse_quantity(raw)
+        except ValueError as exc:
+            causes.append(errors.invalid_value(p, raw, str(exc)))
+            continue
+        if q < 0:
+            causes.append(errors.invalid_value(p, raw, "must be greater than or equal to 0"))
+            continue
+        if name not in STANDARD_CONTAINER_RESOURCES and q != q.to_integral_value():
+            causes.append(errors.invalid_value(p, raw, "must be an integer"))
+            continue
+        parsed[name] = q
+    return causes, parsed
+
+
+def validate_resource_requirements(res: Any, path: str) -> list[Cause]:
+    """Quantities parse and are non-negative; each request is at most its limit."""
+    if not isinstance(res, dict):
+        return []
+    c1, limits = _validate_resource_list(res.get("limits"), f"{path}.limits")
+    c2, requests = _validate_resource_list(res.get("requests"), f"{path}.requests")
+    causes = c1 + c2
+    for name, req in requests.items():
+        if name not in limits:
+            continue
+        raw = res["requests"][name]
+        lim_raw = res["limits"][name]
+        extended = name not in STANDARD_CONTAINER_RESOURCES and not name.startswith("hugepages-")
+        if extended and req != limits[name]:
+            causes.append(
+                errors.invalid_value(f"{path}.requests[{name}]", raw, f"must be equal to {name} limit of {lim_raw}")
+            )
+        elif req > limits[name]:
+            causes.append(
+                errors.invalid_value(
+                    f"{path}.requests[{name}]", raw, f"must be less than or equal to {name} limit of {lim_raw}"
+                )
+            )
+    return causes
+
+
+def _validate_handler(handler: Any, path: str, kinds: tuple[str, ...]) -> list[Cause]:
+    if not isinstance(handler, dict):
+        return []
+    present = [k for k in kinds if handler.get(k) is not None]
+    if not present:
+        return [errors.required(path, "must specify a handler type")]
+    causes: list[Cause] = [
+        errors.forbidden_field(f"{path}.{k}", "may not specify more than 1 handler type") for k in present[1:]
+    ]
+    http = handler.get("httpGet")
+    if isinstance(http, dict):
+        causes.extend(_validate_port_ref(http.get("port"), f"{path}.httpGet.port"))
+        scheme = http.get("scheme")
+        if scheme and scheme not in ("HTTP", "HTTPS"):
+            causes.append(errors.not_supported(f"{path}.httpGet.scheme", scheme, ["HTTP", "HTTPS"]))
+    tcp = handler.get("tcpSocket")
+    if isinstance(tcp, dict):
+        causes.extend(_validate_port_ref(tcp.get("port"), f"{path}.tcpSocket.port"))
+    grpc = handler.get("grpc")
+    if isinstance(grpc, dict):
+        causes.extend(v.validate_port_number(grpc.get("port"), f"{path}.grpc.port"))
+    ex = handler.get("exec")
+    if isinstance(ex, dict) and not ex.get("command"):
+        causes.append(errors.required(f"{path}.exec.command"))
+    sleep = handler.get("sleep")
+    if isinstance(sleep, dict):
+        seconds = sleep.get("seconds")
+        if not _is_int(seconds) or seconds < 0:
+            causes.append(errors.invalid_value(f"{path}.sleep.seconds", seconds, "must be greater than or equal to 0"))
+    return causes
+
+
+def _validate_port_ref(port: Any, path: str) -> list[Cause]:
+    """A probe port: a number 1..65535 or an IANA_SVC_NAME."""
+    if isinstance(port, str):
+        return [errors.invalid_value(path, port, m) for m in v.is_valid_port_name(port)]
+    if port is None:
+        return [errors.required(path)]
+    return v.validate_port_number(port, path)
+
+
+def _validate_probe(probe: Any, path: str, kind: str) -> list[Cause]:
+    if probe is None:
+        return []
+    if not isinstance(probe, dict):
+        return [errors.invalid_value(path, probe, "must be an object")]
+    causes = _validate_handler(probe, path, ("exec", "httpGet", "tcpSocket", "grpc"))
+    for key in ("initialDelaySeconds", "timeoutSeconds", "periodSeconds", "successThreshold", "failureThreshold"):
+        causes.extend(v.validate_nonnegative(probe.get(key), f"{path}.{key}"))
+    if kind in ("livenessProbe", "startupProbe") and probe.get("successThreshold") not in (None, 0, 1):
+        causes.append(errors.invalid_value(f"{path}.successThreshold", probe["successThreshold"], "must be 1"))
+    if kind == "readinessProbe" and probe.get("terminationGracePeriodSeconds") is not None:
+        causes.append(
+            errors.invalid_value(
+                f"{path}.terminationGracePeriodSeconds",
+                probe["terminationGracePeriodSeconds"],
+                "must not be set for readinessProbes",
+            )
+        )
+    tgps = probe.get("terminationGracePeriodSeconds")
+    if tgps is not None and (not _is_int(tgps) or tgps <= 0):
+        causes.append(errors.invalid_value(f"{path}.terminationGracePeriodSeconds", tgps, "must be greater than 0"))
+    return causes
+
+
+def _validate_env(env: Any, path: str) -> list[Cause]:
+    causes: list[Cause] = []
+    for i, e in enumerate(env or []):
+        p = f"{path}[{i}]"
+        if not isinstance(e, dict):
+            causes.append(errors.invalid_value(p, e, "must be an object"))
+            continue
+        name = e.get("name") or ""
+        if not name:
+            causes.append(errors.required(f"{p}.name"))
+        elif "=" in name or any(ord(ch) < 32 or ord(ch) > 126 for ch in name):
+            causes.append(
+                errors.invalid_value(
+                    f"{p}.name",
+                    name,
+                    "a valid environment variable name must consist only of printable ASCII characters other than '='",
+                )
+            )
+        src = e.get("valueFrom")
+        if src is not None:
+            causes.extend(_validate_env_source(src, f"{p}.valueFrom", bool(e.get("value"))))
+    return causes
+
+
+def _validate_env_source(src: Any, path: str, has_value: bool) -> list[Cause]:
+    if not isinstance(src, dict):
+        return [errors.invalid_value(path, src, "must be an object")]
+    kinds = [k for k in ("fieldRef", "resourceFieldRef", "configMapKeyRef", "secretKeyRef") if src.get(k) is not None]
+    causes: list[Cause] = []
+    if not kinds:
+        causes.append(
+            errors.invalid_value(
+                path, "", "must specify one of: `fieldRef`, `resourceFieldRef`, `configMapKeyRef` or `secretKeyRef`"
+            )
+        )
+    elif len(kinds) > 1:
+        causes.append(errors.invalid_value(path, "", "may not have more than one field specified at a time"))
+    if has_value:
+        causes.append(errors.invalid_value(path, "", "may not be specified when `value` is not empty"))
+    for kind in ("configMapKeyRef", "secretKeyRef"):
+        ref = src.get(kind)
+        if isinstance(ref, dict):
+            if not ref.get("key"):
+                causes.append(errors.required(f"{path}.{kind}.key"))
+            else:
+                causes.extend(
+                    errors.invalid_value(f"{path}.{kind}.key", ref["key"], m) for m in v.is_config_map_key(ref["key"])
+                )
+    field_ref = src.get("fieldRef")
+    if isinstance(field_ref, dict) and not field_ref.get("fieldPath"):
+        causes.append(errors.required(f"{path}.fieldRef.fieldPath"))
+    res_ref = src.get("resourceFieldRef")
+    if isinstance(res_ref, dict) and not res_ref.get("resource"):
+        causes.append(errors.required(f"{path}.resourceFieldRef.resource"))
+    return causes
+
+
+def _validate_ports(ports: Any, path: str, host_network: bool) -> list[Cause]:
+    causes: list[Cause] = []
+    names: set[str] = set()
+    for i, port in enumerate(ports or []):
+        p = f"{path}[{i}]"
+        if not isinstance(port, dict):
+            causes.append(errors.invalid_value(p, port, "must be an object"))
+            continue
+        name = port.get("name")
+        if name:
+            causes.extend(errors.invalid_value(f"{p}.name", name, m) for m in v.is_valid_port_name(name))
+            if name in names:
+                causes.append(errors.duplicate(f"{p}.name", name))
+            names.add(name)
+        cp = port.get("containerPort")
+        if not cp:
+            causes.append(errors.required(f"{p}.containerPort"))
+        else:
+            causes.extend(v.validate_port_number(cp, f"{p}.containerPort"))
+        hp = port.get("hostPort")
+        if hp:
+            causes.extend(v.validate_port_number(hp, f"{p}.hostPort"))
+            if host_network and hp != cp:
+                causes.append(
+                    errors.invalid_value(f"{p}.hostPort", hp, "must match `containerPort` when `hostNetwork` is true")
+                )
+        proto = port.get("protocol")
+        if not proto:
+            causes.append(errors.required(f"{p}.protocol"))
+        elif proto not in PROTOCOLS:
+            causes.append(errors.not_supported(f"{p}.protocol", proto, PROTOCOLS))
+    return causes
+
+
+def _validate_mounts(mounts: Any, path: str, volumes: set[str]) -> list[Cause]:
+    causes: list[Cause] = []
+    paths: set[str] = set()
+    for i, m in enumerate(mounts or []):
+        p = f"{path}[{i}]"
+        if not isinstance(m, dict):
+            causes.append(errors.invalid_value(p, m, "must be an object"))
+            continue
+        name = m.get("name") or ""
+        if not name:
+            causes.append(errors.required(f"{p}.name"))
+        elif name not in volumes:
+            causes.append(_not_found(f"{p}.name", name))
+        mount_path = m.get("mountPath") or ""
+        if not mount_path:
+            causes.append(errors.required(f"{p}.mountPath"))
+        elif mount_path in paths:
+            causes.append(errors.invalid_value(f"{p}.mountPath", mount_path, "must be unique"))
+        paths.add(mount_path)
+        sub = m.get("subPath")
+        if sub:
+            causes.extend(_validate_local_descending_path(sub, f"{p}.subPath"))
+        if sub and m.get("subPathExpr"):
+            causes.append(
+                errors.invalid_value(
+                    f"{p}.subPathExpr", m["subPathExpr"], "subPathExpr and subPath are mutually exclusive"
+                )
+            )
+        prop = m.get("mountPropagation")
+        if prop is not None and prop not in ("None", "HostToContainer", "Bidirectional"):
+            causes.append(
+                errors.not_supported(f"{p}.mountPropagation", prop, ["Bidirectional", "HostToContainer", "None"])
+            )
+    return causes
+
+
+def _validate_local_descending_path(target: str, path: str) -> list[Cause]:
+    causes: list[Cause] = []
+    if target.startswith("/"):
+        causes.append(errors.invalid_value(path, target, "must be a relative path"))
+    if ".." in target.replace("\\", "/").split("/"):
+        causes.append(errors.invalid_value(path, target, "must not contain '..'"))
+    return causes
+
+
+def _validate_container(
+    c: Any, path: str, volumes: set[str], host_network: bool, kind: str, names: set[str]
+) -> list[Cause]:
+    if not isinstance(c, dict):
+        return [errors.invalid_value(path, c, "must be an object")]
+    causes: list[Cause] = []
+    name = c.get("name") or ""
+    if not name:
+        causes.append(errors.required(f"{path}.name"))
+    else:
+        causes.extend(v.validate_dns1123_label(name, f"{path}.name"))
+        if name in names:
+            causes.append(errors.duplicate(f"{path}.name", name))
+        names.add(name)
+    if not c.get("image"):
+        causes.append(errors.required(f"{path}.image"))
+    policy = c.get("imagePullPolicy")
+    if not policy:
+        causes.append(errors.required(f"{path}.imagePullPolicy"))
+    elif policy not in PULL_POLICIES:
+        causes.append(errors.not_supported(f"{path}.imagePullPolicy", policy, PULL_POLICIES))
+    tmp = c.get("terminationMessagePolicy")
+    if not tmp:
+        causes.append(errors.required(f"{path}.terminationMessagePolicy"))
+    elif tmp not in TERMINATION_MESSAGE_POLICIES:
+        causes.append(errors.not_supported(f"{path}.terminationMessagePolicy", tmp, TERMINATION_MESSAGE_POLICIES))
+    causes.extend(_validate_ports(c.get("ports"), f"{path}.ports", host_network))
+    causes.extend(_validate_env(c.get("env"), f"{path}.env"))
+    for i, src in enumerate(c.get("envFrom") or []):
+        p = f"{path}.envFrom[{i}]"
+        if not isinstance(src, dict):
+            continue
+        refs = [k for k in ("configMapRef", "secretRef") if src.get(k) is not None]
+        if not refs:
+            causes.append(errors.invalid_value(p, "", "must specify one of: `configMapRef` or `secretRef`"))
+        elif len(refs) > 1:
+            causes.append(errors.invalid_value(p, "", "may not have more than one field specified at a time"))
+    causes.extend(_validate_mounts(c.get("volumeMounts"), f"{path}.volumeMounts", volumes))
+    causes.extend(validate_resource_requirements(c.get("resources"), f"{path}.resources"))
+    sidecar = kind == "initContainers" and c.get("restartPolicy") == "Always"
+    restart = c.get("restartPolicy")
+    if restart is not None:
+        if kind != "initContainers":
+            causes.append(errors.forbidden_field(f"{path}.restartPolicy", "may not be set for non-init containers"))
+        elif restart != "Always":
+            causes.append(errors.not_supported(f"{path}.restartPolicy", restart, ["Always"]))
+    for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+        if c.get(probe) is None:
+            continue
+        if kind == "initContainers" and not sidecar:
+            causes.append(
+                errors.forbidden_field(
+                    f"{path}.{probe}", "may not be set for init containers without restartPolicy=Always"
+                )
+            )
+            continue
+        if kind == "ephemeralContainers":
+            causes.append(errors.forbidden_field(f"{path}.{probe}", "cannot be set for an Ephemeral Container"))
+            continue
+        causes.extend(_validate_probe(c.get(probe), f"{path}.{probe}", probe))
+    lifecycle = c.get("lifecycle")
+    if isinstance(lifecycle, dict):
+        if kind == "initContainers" and not sidecar:
+            causes.append(
+                errors.forbidden_field(
+                    f"{path}.lifecycle", "may not be set for init containers without restartPolicy=Always"
+                )
+            )
+        else:
+            for hook in ("postStart", "preStop"):
+                if lifecycle.get(hook) is not None:
+                    causes.extend(
+                        _validate_handler(
+                            lifecycle[hook], f"{path}.lifecycle.{hook}", ("exec", "httpGet", "tcpSocket", "sleep")
+                        )
+                    )
+    return causes
+
+
+def _validate_key_to_paths(items: Any, path: str) -> list[Cause]:
+    causes: list[Cause] = []
+    for i, item in enumerate(items or []):
+        p = f"{path}[{i}]"
+        if not isinstance(item, dict):
+            continue
+        if not item.get("key"):
+            causes.append(errors.required(f"{p}.key"))
+        if not item.get("path"):
+            causes.append(errors.required(f"{p}.path"))
+        else:
+            causes.extend(_validate_local_descending_path(item["path"], f"{p}.path"))
+        causes.extend(_validate_mode(item.get("mode"), f"{p}.mode"))
+    return causes
+
+
+def _validate_mode(mode: Any, path: str) -> list[Cause]:
+    if mode is None:
+        return []
+    if not _is_int(mode) or not 0 <= mode <= 0o777:
+        return [errors.invalid_value(path, mode, FILE_MODE_ERROR)]
+    return []
+
+
+def _validate_volume_source(vol: Obj, path: str) -> list[Cause]:
+    present = [k for k in _SOURCE_NAMES if vol.get(k) is not None]
+    if not present:
+        return [errors.required(path, "must specify a volume type")]
+    causes: list[Cause] = [
+        errors.forbidden_field(f"{path}.{k}", "may not specify more than 1 volume type") for k in present[1:]
+    ]
+    kind = present[0]
+    src = vol[kind]
+    p = f"{path}.{kind}"
+    if not isinstance(src, dict):
+        return [*causes, errors.invalid_value(p, src, "must be an object")]
+    if kind == "hostPath":
+        if not src.get("path"):
+            causes.append(errors.required(f"{p}.path"))
+        if src.get("type") is not None and src["type"] not in HOST_PATH_TYPES:
+            causes.append(errors.not_supported(f"{p}.type", src["type"], HOST_PATH_TYPES))
+    elif kind == "emptyDir":
+        if src.get("sizeLimit") is not None:
+            try:
+                if parse_quantity(src["sizeLimit"]) < 0:
+                    causes.append(
+                        errors.invalid_value(f"{p}.sizeLimit", src["sizeLimit"], "must be greater than or equal to 0")
+                    )
+            except ValueError as exc:
+                causes.append(errors.invalid_value(f"{p}.sizeLimit", src["sizeLimit"], str(exc)))
+        medium = src.get("medium")
+        if medium and medium != "Memory" and not str(medium).startswith("HugePages"):
+            causes.append(errors.not_supported(f"{p}.medium", medium, ["", "Memory", "HugePages"]))
+    elif kind == "secret":
+        if not src.get("secretName"):
+            causes.append(errors.required(f"{p}.secretName"))
+        causes.extend(_validate_mode(src.get("defaultMode"), f"{p}.defaultMode"))
+        causes.extend(_validate_key_to_paths(src.get("items"), f"{p}.items"))
+    elif kind == "configMap":
+        if not src.get("name"):
+            causes.append(errors.required(f"{p}.name"))
+        causes.extend(_validate_mode(src.get("defaultMode"), f"{p}.defaultMode"))
+        causes.extend(_validate_key_to_paths(src.get("items"), f"{p}.items"))
+    elif kind == "downwardAPI":
+        causes.extend(_validate_mode(src.get("defaultMode"), f"{p}.defaultMode"))
+    elif kind == "projected":
+        causes.extend(_validate_mode(src.get("defaultMode"), f"{p}.defaultMode"))
+        for i, proj in enumerate(src.get("sources") or []):
+            if not isinstance(proj, dict):
+                continue
+            token = proj.get("serviceAccountToken")
+            if isinstance(token, dict):
+                tp = f"{p}.sources[{i}].serviceAccountToken"
+                if not token.get("path"):
+                    causes.append(errors.required(f"{tp}.path"))
+                exp = token.get("expirationSeconds")
+                if exp is not None and (not _is_int(exp) or exp < 600):
+                    causes.append(
+                        errors.invalid_value(
+                            f"{tp}.expirationSeconds", exp, "may not specify a duration less than 10 minutes"
+                        )
+                    )
+            for key in ("secret", "configMap"):
+                ref = proj.get(key)
+                if isinstance(ref, dict):
+                    causes.extend(_validate_key_to_paths(ref.get("items"), f"{p}.sources[{i}].{key}.items"))
+    elif kind == "persistentVolumeClaim":
+        if not src.get("claimName"):
+            causes.append(errors.required(f"{p}.claimName"))
+    elif kind == "nfs":
+        if not src.get("server"):
+            causes.append(errors.required(f"{p}.server"))
+        if not src.get("path"):
+            causes.append(errors.required(f"{p}.path"))
+        elif not str(src["path"]).startswith("/"):
+            causes.append(errors.invalid_value(f"{p}.path", src["path"], "must be an absolute path"))
+    elif kind == "csi":
+        if not src.get("driver"):
+            causes.append(errors.required(f"{p}.driver"))
+    elif kind == "ephemeral":
+        if not isinstance(src.get("volumeClaimTemplate"), dict):
+            causes.append(errors.required(f"{p}.volumeClaimTemplate"))
+    elif kind == "image":
+        if not src.get("reference"):
+            causes.append(errors.required(f"{p}.reference"))
+    return causes
+
+
+def _validate_volumes(volumes: Any, path: str) -> tuple[list[Cause], set[str]]:
+    causes: list[Cause] = []
+    names: set[str] = set()
+    for i, vol in enumerate(volumes or []):
+        p = f"{path}[{i}]"
+        if not isinstance(vol, dict):
+            causes.append(errors.invalid_value(p, vol, "must be an object"))
+            continue
+        name = vol.get("name") or ""
+        if not name:
+            causes.append(errors.required(f"{p}.name"))
+        else:
+            causes.extend(v.validate_dns1123_label(name, f"{p}.name"))
+            if name in names:
+                causes.append(errors.duplicate(f"{p}.name", name))
+            names.add(name)
+        causes.extend(_validate_volume_source(vol, p))
+    return causes, names
+
+
+def validate_tolerations(tolerations: Any, path: str) -> list[Cause]:
+    causes: list[Cause] = []
+    for i, t in enumerate(tolerations or []):
+        p = f"{path}[{i}]"
+        if not isinstance(t, dict):
+            causes.append(errors.invalid_value(p, t, "must be an object"))
+            continue
+        key = t.get("key") or ""
+        op = t.get("operator") or ""
+        if key:
+            causes.extend(errors.invalid_value(f"{p}.key", key, m) for m in v.is_qualified_name(key))
+        elif op != "Exists":
+            causes.append(
+                errors.invalid_value(
+                    f"{p}.operator",
+                    op,
+                    'operator must be Exists when `key` is empty, which means "match all values and all keys"',
+                )
+            )
+        if t.get("tolerationSeconds") is not None and t.get("effect") != "NoExecute":
+            causes.append(
+                errors.invalid_value(
+                    f"{p}.effect", t.get("effect") or "", "effect must be 'NoExecute' when `tolerationSeconds` is set"
+                )
+            )
+        value = t.get("value") or ""
+        if op in ("", "Equal"):
+            causes.extend(errors.invalid_value(f"{p}.operator", value, m) for m in v.is_valid_label_value(value))
+        elif op == "Exists":
+            if value:
+                causes.append(
+                    errors.invalid_value(f"{p}.operator", t, "value must be empty when `operator` is 'Exists'")
+                )
+        else:
+            causes.append(errors.not_supported(f"{p}.operator", op, TOLERATION_OPERATORS))
+        effect = t.get("effect")
+        if effect and effect not in TAINT_EFFECTS:
+            causes.append(errors.not_supported(f"{p}.effect", effect, TAINT_EFFECTS))
+    return causes
+
+
+def _validate_node_selector_requirements(reqs: Any, path: str, fields: bool) -> list[Cause]:
+    causes: list[Cause] = []
+    for i, r in enumerate(reqs or []):
+        p = f"{path}[{i}]"
+        if not isinstance(r, dict):
+            continue
+        op = r.get("operator")
+        values = r.get("values") or []
+        if op in ("In", "NotIn"):
+            if not values:
+                causes.append(errors.required(f"{p}.values", "must be specified when `operator` is 'In' or 'NotIn'"))
+        elif op in ("Exists", "DoesNotExist"):
+            if values:
+                causes.append(
+                    errors.forbidden_field(
+                        f"{p}.values", "may not be specified when `operator` is 'Exists' or 'DoesNotExist'"
+                    )
+                )
+        elif op in ("Gt", "Lt"):
+            if len(values) != 1:
+                causes.append(
+                    errors.required(f"{p}.values", "must be specified single value when `operator` is 'Lt' or 'Gt'")
+                )
+        else:
+            causes.append(errors.not_supported(f"{p}.operator", op, NODE_SELECTOR_OPERATORS))
+        key = r.get("key") or ""
+        if not fields:
+            causes.extend(errors.invalid_value(f"{p}.key", key, m) for m in v.is_qualified_name(key))
+    return causes
+
+
+def _validate_node_selector_term(term: Any, path: str) -> list[Cause]:
+    if not isinstance(term, dict):
+        return []
+    return _validate_node_selector_requirements(
+        term.get("matchExpressions"), f"{path}.matchExpressions", False
+    ) + _validate_node_selector_requirements(term.get("matchFields"), f"{path}.matchFields", True)
+
+
+def _validate_affinity(aff: Any, path: str) -> list[Cause]:
+    if not isinstance(aff, dict):
+        return []
+    causes: list[Cause] = []
+    na = aff.get("nodeAffinity")
+    if isinstance(na, dict):
+        req = na.get("requiredDuringSchedulingIgnoredDuringExecution")
+        rp = f"{path}.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution"
+        if isinstance(req, dict):
+            terms = req.get("nodeSelectorTerms") or []
+            if not terms:
+                causes.append(errors.required(f"{rp}.nodeSelectorTerms", "must have at least one node selector term"))
+            for i, term in enumerate(terms):
+                causes.extend(_validate_node_selector_term(term, f"{rp}.nodeSelectorTerms[{i}]"))
+        pp = f"{path}.nodeAffinity.preferredDuringSchedulingIgnoredDuringExecution"
+        for i, pref in enumerate(na.get("preferredDuringSchedulingIgnoredDuringExecution") or []):
+            if not isinstance(pref, dict):
+                continue
+            causes.extend(_validate_weight(pref.get("weight"), f"{pp}[{i}].weight"))
+            causes.extend(_validate_node_selector_term(pref.get("preference"), f"{pp}[{i}].preference"))
+    for kind in ("podAffinity", "podAntiAffinity"):
+        pa = aff.get(kind)
+        if not isinstance(pa, dict):
+            continue
+        base = f"{path}.{kind}"
+        for i, term in enumerate(pa.get("requiredDuringSchedulingIgnoredDuringExecution") or []):
+            causes.extend(
+                _validate_pod_affinity_term(term, f"{base}.requiredDuringSchedulingIgnoredDuringExecution[{i}]")
+            )
+        for i, wt in enumerate(pa.get("preferredDuringSchedulingIgnoredDuringExecution") or []):
+            if not isinstance(wt, dict):
+                continue
+            wp = f"{base}.preferredDuringSchedulingIgnoredDuringExecution[{i}]"
+            causes.extend(_validate_weight(wt.get("weight"), f"{wp}.weight"))
+            causes.extend(_validate_pod_affinity_term(wt.get("podAffinityTerm"), f"{wp}.podAffinityTerm"))
+    return causes
+
+
+def _validate_weight(weight: Any, path: str) -> list[Cause]:
+    if not _is_int(weight) or not 1 <= weight <= 100:
+        return [errors.invalid_value(path, weight, "must be in the range 1-100")]
+    return []
+
+
+def _validate_pod_affinity_term(term: Any, path: str) -> list[Cause]:
+    if not isinstance(term, dict):
+        return []
+    key = term.get("topologyKey") or ""
+    if not key:
+        return [errors.required(f"{path}.topologyKey", "can not be empty")]
+    return [errors.invalid_value(f"{path}.topologyKey", key, m) for m in v.is_qualified_name(key)]
+
+
+def _validate_spread(constraints: Any, path: str) -> list[Cause]:
+    causes: list[Cause] = []
+    seen: set[tuple[str, str]] = set()
+    for i, c in enumerate(constraints or []):
+        p = f"{path}[{i}]"
+        if not isinstance(c, dict):
+            continue
+        skew = c.get("maxSkew")
+        if not _is_int(skew) or skew <= 0:
+            causes.append(errors.invalid_value(f"{p}.maxSkew", skew, "must be greater than zero"))
+        key = c.get("topologyKey") or ""
+        if not key:
+            causes.append(errors.required(f"{p}.topologyKey", "can not be empty"))
+        when = c.get("whenUnsatisfiable") or ""
+        if when not in ("DoNotSchedule", "ScheduleAnyway"):
+            causes.append(errors.not_supported(f"{p}.whenUnsatisfiable", when, ["DoNotSchedule", "ScheduleAnyway"]))
+        pair = (key, when)
+        if pair in seen:
+            causes.append(errors.duplicate(p, f"{{{key}, {when}}}"))
+        seen.add(pair)
+    return causes
+
+
+def validate_pod_spec(spec: Obj, path: str = "spec") -> list[Cause]:
+    """Upstream ValidatePodSpec's important checks, with upstream field paths and messages."""
+    if not isinstance(spec, dict):
+        return [errors.required(path)]
+    causes, volume_names = _validate_volumes(spec.get("volumes"), f"{path}.volumes")
+    host_network = bool(spec.get("hostNetwork"))
+    names: set[str] = set()
+    containers = spec.get("containers")
+    if not containers:
+        causes.append(errors.required(f"{path}.containers"))
+    for kind in ("initContainers", "containers", "ephemeralContainers"):
+        for i, c in enumerate(spec.get(kind) or []):
+            causes.extend(_validate_container(c, f"{path}.{kind}[{i}]", volume_names, host_network, kind, names))
+    restart = spec.get("restartPolicy")
+    if not restart:
+        causes.append(errors.required(f"{path}.restartPolicy"))
+    elif restart not in RESTART_POLICIES:
+        causes.append(errors.not_supported(f"{path}.restartPolicy", restart, RESTART_POLICIES))
+    dns = spec.get("dnsPolicy")
+    if not dns:
+        causes.append(errors.required(f"{path}.dnsPolicy"))
+    elif dns not in DNS_POLICIES:
+        causes.append(errors.not_supported(f"{path}.dnsPolicy", dns, DNS_POLICIES))
+    elif dns == "None" and not spec.get("dnsConfig"):
+        causes.append(errors.required(f"{path}.dnsConfig", "must provide `dnsConfig` when `dnsPolicy` is None"))
+    dns_config = spec.get("dnsConfig")
+    if isinstance(dns_config, dict):
+        if len(dns_config.get("nameservers") or []) > 3:
+            causes.append(
+                errors.invalid_value(
+                    f"{path}.dnsConfig.nameservers", dns_config["nameservers"], "must not have more than 3 nameservers"
+                )
+            )
+        if dns == "None" and not dns_config.get("nameservers"):
+            causes.append(
+                errors.required(
+                    f"{path}.dnsConfig.nameservers", "must provide at least one DNS nameserver when `dnsPolicy` is None"
+                )
+            )
+    causes.extend(v.validate_labels(spec.get("nodeSelector"), f"{path}.nodeSelector"))
+    causes.extend(
+        v.validate_nonnegative(spec.get("terminationGracePeriodSeconds"), f"{path}.terminationGracePeriodSeconds")
+    )
+    ads = spec.get("activeDeadlineSeconds")
+    if ads is not None and (not _is_int(ads) or not 1 <= ads <= MAX_INT32):
+        causes.append(errors.invalid_value(f"{path}.activeDeadlineSeconds", ads, v.inclusive_range_error(1, MAX_INT32)))
+    for key in ("serviceAccountName", "priorityClassName"):
+        if spec.get(key):
+            causes.extend(v.validate_dns1123_subdomain(spec[key], f"{path}.{key}"))
+    for key in ("hostname", "subdomain"):
+        if spec.get(key):
+            causes.extend(v.validate_dns1123_label(spec[key], f"{path}.{key}"))
+    if spec.get("nodeName"):
+        causes.extend(v.validate_dns1123_subdomain(spec["nodeName"], f"{path}.nodeName"))
+    causes.extend(validate_tolerations(spec.get("tolerations"), f"{path}.tolerations"))
+    causes.extend(_validate_affinity(spec.get("affinity"), f"{path}.affinity"))
+    causes.extend(_validate_spread(spec.get("topologySpreadConstraints"), f"{path}.topologySpreadConstraints"))
+    for i, gate in enumerate(spec.get("readinessGates") or []):
+        ct = gate.get("conditionType") if isinstance(gate, dict) else None
+        causes.extend(
+            errors.invalid_value(f"{path}.readinessGates[{i}].conditionType", ct, m)
+            for m in v.is_qualified_name(str(ct or ""))
+        )
+    gates: set[str] = set()
+    for i, gate in enumerate(spec.get("schedulingGates") or []):
+        gname = gate.get("name") if isinstance(gate, dict) else None
+        gp = f"{path}.schedulingGates[{i}].name"
+        causes.extend(errors.invalid_value(gp, gname, m) for m in v.is_qualified_name(str(gname or "")))
+        if gname in gates:
+            causes.append(errors.duplicate(gp, gname))
+        gates.add(str(gname))
+    pod_os = spec.get("os")
+    if isinstance(pod_os, dict) and pod_os.get("name") not in ("linux", "windows"):
+        causes.append(errors.not_supported(f"{path}.os.name", pod_os.get("name"), ["linux", "windows"]))
+    for i, alias in enumerate(spec.get("hostAliases") or []):
+        if isinstance(alias, dict) and not alias.get("ip"):
+            causes.append(errors.required(f"{path}.hostAliases[{i}].ip"))
+    if spec.get("overhead"):
+        causes.extend(_validate_resource_list(spec["overhead"], f"{path}.overhead")[0])
+    if spec.get("resources"):
+        causes.extend(validate_resource_requirements(spec["resources"], f"{path}.resources"))
+    for i, secret in enumerate(spec.get("imagePullSecrets") or []):
+        if isinstance(secret, dict) and not secret.get("name"):
+            causes.append(errors.required(f"{path}.imagePullSecrets[{i}].name"))
+    return causes
+
+
+# =====================================================================================================
+# Update rules
+# =====================================================================================================
+
+POD_UPDATE_FORBIDDEN = (
+    "pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,"
+    "`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),"
+    "`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)"
+)
+
+
+def _zero(value: Any) -> bool:
+    return (
+        value is None or value == "" or value == [] or value == {} or value is False or (_is_int(value) and value == 0)
+    )
+
+
+def normalize(value: Any, spec: TypeSpec | None) -> Any:
+    """Comparable form of a JSON value: Go zero values of non-pointer fields dropped, as Go sees them.
+
+    Two objects whose normalized forms are equal are semantically equal to upstream
+    (absent, null, "" / 0 / false and empty lists all decode to the same Go value).
+    """
+    if isinstance(spec, Ref) and spec.name in STRUCTS and isinstance(value, dict):
+        st: Struct = STRUCTS[spec.name]
+        out: dict[str, Any] = {}
+        for k, item in value.items():
+            fld: Field | None = st.by_json.get(k)
+            if fld is None:
+                if item is not None:
+                    out[k] = item
+                continue
+            if item is None or (not fld.pointer and _zero(item)):
+                continue
+            out[k] = normalize(item, fld.type)
+        return out
+    if isinstance(spec, ListOf) and isinstance(value, list):
+        return [normalize(x, spec.item) for x in value]
+    if isinstance(spec, MapOf) and isinstance(value, dict):
+        return {k: normalize(x, spec.value) for k, x in value.items()}
+    if spec == QUANTITY and isinstance(value, str | int | float) and not isinstance(value, bool):
+        try:
+            return ("quantity", parse_quantity(value))
+        except ValueError:
+            return value
+    return value
+
+
+def _diff_paths(a: Any, b: Any, path: str, out: list[str]) -> None:
+    if len(out) >= 10:
+        return
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b)):
+            _diff_paths(a.get(k), b.get(k), f"{path}.{k}", out)
+    elif isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            _diff_paths(x, y, f"{path}[{i}]", out)
+    elif a != b:
+        out.append(path)
+
+
+def validate_pod_spec_update(new: Obj, old: Obj, path: str = "spec") -> list[Cause]:
+    """Upstream pod update rules: only images, activeDeadlineSeconds, added tolerations,
+    terminationGracePeriodSeconds (-n -> 1) and removed scheduling gates may change."""
+    import copy
+
+    causes: list[Cause] = []
+    munged = copy.deepcopy(new)
+    # Images may change: take the old ones so only other differences remain.
+    for kind in ("containers", "initContainers"):
+        new_list = munged.get(kind) or []
+        old_list = old.get(kind) or []
+        if len(new_list) == len(old_list):
+            for nc, oc in zip(new_list, old_list, strict=True):
+                if isinstance(nc, dict) and isinstance(oc, dict):
+                    if "image" in oc:
+                        nc["image"] = oc["image"]
+                    else:
+                        nc.pop("image", None)
+    # activeDeadlineSeconds may be set, or lowered, never raised or removed.
+    new_ads, old_ads = new.get("activeDeadlineSeconds"), old.get("activeDeadlineSeconds")
+    if new_ads is not None and old_ads is not None and _is_int(new_ads) and _is_int(old_ads) and new_ads > old_ads:
+        causes.append(
+            errors.invalid_value(
+                f"{path}.activeDeadlineSeconds", new_ads, "must be less than or equal to previous value"
+            )
+        )
+    elif old_ads is not None and new_ads is None:
+        causes.append(
+            errors.invalid_value(
+                f"{path}.activeDeadlineSeconds", None, "must not update from a positive integer to nil value"
+            )
+        )
+    if new_ads is not None:
+        if old_ads is None:
+            munged.pop("activeDeadlineSeconds", None)
+        else:
+            munged["activeDeadlineSeconds"] = old_ads
+    # Tolerations may only be added (existing ones may get a shorter tolerationSeconds).
+    new_tol = new.get("tolerations") or []
+    old_tol = old.get("tolerations") or []
+    tol_causes = _validate_toleration_update(new_tol, old_tol, f"{path}.tolerations")
+    causes.extend(tol_causes)
+    if not tol_causes:
+        if old_tol:
+            munged["tolerations"] = old_tol
+        else:
+            munged.pop("tolerations", None)
+    # A negative grace period may be raised to 1 (upstream's workaround for invalid old pods).
+    old_grace = old.get("terminationGracePeriodSeconds")
+    if _is_int(old_grace) and old_grace < 0 and new.get("terminationGracePeriodSeconds") == 1:
+        munged["terminationGracePeriodSeconds"] = old_grace
+    # Scheduling gates may only be removed.
+    new_gates = [g.get("name") for g in new.get("schedulingGates") or [] if isinstance(g, dict)]
+    old_gates = [g.get("name") for g in old.get("schedulingGates") or [] if isinstance(g, dict)]
+    if set(new_gates) <= set(old_gates):
+        if old.get("schedulingGates"):
+            munged["schedulingGates"] = old["schedulingGates"]
+        else:
+            munged.pop("schedulingGates", None)
+    elif old_gates or new_gates:
+        causes.append(
+            errors.forbidden_field(f"{path}.schedulingGates", "only deletion is allowed, but found new scheduling gate")
+        )
+        munged["schedulingGates"] = old.get("schedulingGates") or []
+    spec_ref = Ref(CORE + "PodSpec")
+    a, b = normalize(munged, spec_ref), normalize(old, spec_ref)
+    if a != b:
+        changed: list[str] = []
+        _diff_paths(b, a, path, changed)
+        detail = POD_UPDATE_FORBIDDEN
+        if changed:
+            detail += "\n  changed: " + ", ".join(changed)
+        causes.append(errors.forbidden_field(path, detail))
+    return causes
+
+
+def _validate_toleration_update(new: list[Any], old: list[Any], path: str) -> list[Cause]:
+    """Every old toleration must still be there; a NoExecute one may only shorten its seconds."""
+    causes = validate_tolerations(new, path)
+
+    def key(t: Any) -> tuple[Any, ...]:
+        return (t.get("key") or "", t.get("operator") or "Equal", t.get("value") or "", t.get("effect") or "")
+
+    remaining = [t for t in new if isinstance(t, dict)]
+    for ot in old:
+        if not isinstance(ot, dict):
+            continue
+        match = next((t for t in remaining if key(t) == key(ot)), None)
+        if match is None:
+            causes.append(
+                errors.forbidden_field(path, "existing toleration can not be modified except its tolerationSeconds")
+            )
+            continue
+        remaining.remove(match)
+        old_secs, new_secs = ot.get("tolerationSeconds"), match.get("tolerationSeconds")
+        if old_secs is None and new_secs is not None:
+            causes.append(
+                errors.forbidden_field(path, "existing toleration can not be modified except its tolerationSeconds")
+            )
+        elif old_secs is not None and (new_secs is None or (new_secs > old_secs and new_secs > 0)):
+            causes.append(
+                errors.forbidden_field(path, "existing toleration can not be modified except its tolerationSeconds")
+            )
+    return causes
