@@ -605,6 +605,8 @@ class NamespaceStrategy(Strategy):
 
     def prepare_for_create(self, obj: Obj) -> None:
         super().prepare_for_create(obj)
+        # again here (upstream Canonicalize): a generated name may be set only after defaulting
+        self.default(obj)
         obj["status"] = {"phase": "Active"}
         spec = obj.setdefault("spec", {})
         finalizers = list(spec.get("finalizers") or [])
@@ -749,7 +751,7 @@ def _validate_resource_list(resources: Any, path: str) -> list[Cause]:
     for name, q in (resources or {}).items():
         p = f"{path}[{name}]"
         try:
-            value = pod.parse_quantity(str(q))
+            value = pod.parse_quantity(q)
         except (ValueError, ArithmeticError):
             causes.append(invalid_value(p, q, "must be a valid quantity"))
             continue
@@ -1534,7 +1536,7 @@ def _containers(spec: Obj) -> list[Obj]:
 
 def _qty(v: Any) -> Decimal | None:
     try:
-        return pod.parse_quantity(str(v))
+        return pod.parse_quantity(v)
     except (ValueError, ArithmeticError):
         return None
 
