@@ -28,7 +28,7 @@ from collections.abc import Callable
 
 from kubeha.api import errors
 from kubeha.storage.interface import Compacted, StorageError, Unavailable
-from kubeha.storage.store import Obj, ObjEvent, Store, resource_version
+from kubeha.storage.store import Obj, ObjEvent, Store, closing, resource_version
 
 log = logging.getLogger(__name__)
 
@@ -265,9 +265,11 @@ class Cacher:
                 if need_list:
                     await self._relist()
                     need_list = False
-                async for ev in self.store.watch(self.prefix, self.revision + 1, progress=True):
-                    backoff = RETRY_INITIAL
-                    self._apply(ev)
+                # aclosing: close the etcd stream at once when we stop, not when GC finds it
+                async with closing(self.store.watch(self.prefix, self.revision + 1, progress=True)) as evs:
+                    async for ev in evs:
+                        backoff = RETRY_INITIAL
+                        self._apply(ev)
                 raise Unavailable("etcd watch ended")
             except Compacted as e:
                 log.warning("watch cache %s: %s; re-listing", self.prefix, e)

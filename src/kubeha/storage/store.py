@@ -8,9 +8,10 @@ object read back (``str(mod_revision)``), as upstream does. Keys are full etcd k
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -27,6 +28,7 @@ from kubeha.storage.interface import (
 )
 
 Obj = dict[str, Any]
+T = TypeVar("T")
 
 # guaranteed_update gives up after this many lost compare-and-swaps in a row
 MAX_UPDATE_TRIES = 20
@@ -221,11 +223,24 @@ class Store:
         return self._watch(prefix, from_revision, progress)
 
     async def _watch(self, prefix: str, from_revision: int, progress: bool) -> AsyncIterator[ObjEvent]:
-        async for batch in self.kv.watch(prefix, from_revision):
-            for ev in batch:
-                oe = to_obj_event(ev)
-                if oe is not None and (progress or oe.type != "BOOKMARK"):
-                    yield oe
+        async with closing(self.kv.watch(prefix, from_revision)) as batches:
+            async for batch in batches:
+                for ev in batch:
+                    oe = to_obj_event(ev)
+                    if oe is not None and (progress or oe.type != "BOOKMARK"):
+                        yield oe
+
+
+@contextlib.asynccontextmanager
+async def closing(it: AsyncIterator[T]) -> AsyncIterator[AsyncIterator[T]]:
+    """Like contextlib.aclosing for any async iterator: close generators (and so their etcd
+    streams) as soon as we stop iterating, not when the garbage collector finds them."""
+    try:
+        yield it
+    finally:
+        aclose = getattr(it, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
 def to_obj_event(ev: Event) -> ObjEvent | None:
