@@ -163,9 +163,9 @@ def _walk(value: Any, t: TypeSpec | None, fld: Field | None, path: Path, out: di
         defaults = _key_defaults(item_t, keys)
         for i, item in enumerate(value):
             p = (*path, _item_pe(item, i, kind, keys, defaults))
-            out[p] = (_ITEM, item if kind == "set" else None)
             if kind == "map":
                 _walk(item, item_t, None, p, out)
+            out[p] = (_ITEM, item if kind == "set" else None)  # after the walk: an item is a member
         return
     out[path] = (_LEAF, value)
 
