@@ -318,3 +318,71 @@ async def test_txn_delete_op(store: Store, prefix: str) -> None:
     assert not res.succeeded and res.current[prefix + "a"] is not None
     res = await store.kv.txn([Compare(prefix + "zz", 0)], [Delete(prefix + "b")])
     assert res.succeeded and await store.kv.get(prefix + "b") is None
+
+
+def _make_pki(d: str) -> tuple[str, str, str]:
+    """A CA and one certificate for 127.0.0.1 usable as both server and client certificate."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "etcd-ca")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver-etcd-client")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]), False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    paths = (f"{d}/ca.crt", f"{d}/etcd.crt", f"{d}/etcd.key")
+    with open(paths[0], "wb") as f:
+        f.write(ca.public_bytes(serialization.Encoding.PEM))
+    with open(paths[1], "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+    with open(paths[2], "wb") as f:
+        f.write(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
+    return paths
+
+
+async def test_tls(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    ca, cert, key = _make_pki(str(tmp_path))
+    with EtcdServer(tls=(ca, cert, key)) as srv:
+        assert srv.endpoint.startswith("https://")
+        kv = EtcdKV([srv.endpoint], ca_file=ca, cert_file=cert, key_file=key)
+        await kv.connect()
+        store = Store(kv)
+        await store.create("/registry/tls/a", cm("a"))
+        assert (await store.get("/registry/tls/a"))["metadata"]["name"] == "a"
+        await kv.close()
+        # without a client certificate etcd refuses us
+        bare = EtcdKV([srv.endpoint], ca_file=ca, timeout=2.0)
+        await bare.connect()
+        assert not await bare.healthy()
+        await bare.close()

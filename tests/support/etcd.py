@@ -14,6 +14,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -33,11 +34,19 @@ def free_port() -> int:
 
 
 class EtcdServer:
-    def __init__(self, name: str = "default", *, extra_args: list[str] | None = None) -> None:
+    """``tls`` = (ca_file, cert_file, key_file): serve clients over https and require client
+    certificates signed by that CA (the same pair is used as etcd's server certificate and as our
+    health-check client certificate, so it must be valid for both and for 127.0.0.1)."""
+
+    def __init__(
+        self, name: str = "default", *, extra_args: list[str] | None = None, tls: tuple[str, str, str] | None = None
+    ) -> None:
         self.name = name
+        self.tls = tls
         self.client_port = free_port()
         self.peer_port = free_port()
-        self.endpoint = f"http://127.0.0.1:{self.client_port}"
+        scheme = "https" if tls else "http"
+        self.endpoint = f"{scheme}://127.0.0.1:{self.client_port}"
         self.peer_url = f"http://127.0.0.1:{self.peer_port}"
         self.dir = tempfile.mkdtemp(prefix="kubeha-etcd-")
         self.extra_args = extra_args or []
@@ -67,8 +76,23 @@ class EtcdServer:
             "50",
             "--election-timeout",
             "500",
+            *self._tls_args(),
             *self.extra_args,
         ]
+
+    def _tls_args(self) -> list[str]:
+        if not self.tls:
+            return []
+        ca, cert, key = self.tls
+        return ["--cert-file", cert, "--key-file", key, "--trusted-ca-file", ca, "--client-cert-auth"]
+
+    def _ssl_context(self) -> ssl.SSLContext | None:
+        if not self.tls:
+            return None
+        ca, cert, key = self.tls
+        ctx = ssl.create_default_context(cafile=ca)
+        ctx.load_cert_chain(cert, key)
+        return ctx
 
     def start(self, timeout: float = 15.0) -> EtcdServer:
         if self.proc is not None and self.proc.poll() is None:
@@ -85,7 +109,7 @@ class EtcdServer:
             if self.proc is not None and self.proc.poll() is not None:
                 raise RuntimeError(f"etcd exited with {self.proc.returncode}; see {self.dir}/etcd.log")
             try:
-                with urllib.request.urlopen(self.endpoint + "/health", timeout=1) as r:
+                with urllib.request.urlopen(self.endpoint + "/health", timeout=1, context=self._ssl_context()) as r:
                     if b'"true"' in r.read():
                         return
             except OSError:
