@@ -444,3 +444,71 @@ def test_apply_set_list_union() -> None:
 def test_managed_fields_are_json() -> None:
     out = mf.apply(created(), cfg(replicas=1), "kubectl", False, S, T1)
     json.dumps(out)
+
+
+# -- real declarations -----------------------------------------------------------------------------------
+
+
+def _real() -> str:
+    try:
+        import kubeha.api.apps.v1
+        import kubeha.api.core.pod  # noqa: F401
+    except Exception:  # pragma: no cover - declarations still being written
+        pytest.skip("real type declarations unavailable")
+    return "io.k8s.api.apps.v1.Deployment"
+
+
+def deployment(image: str = "nginx:1.25", replicas: int = 1) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web", "labels": {"app": "web"}},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {
+                    "containers": [
+                        {"name": "nginx", "image": image, "ports": [{"containerPort": 80, "protocol": "TCP"}]}
+                    ]
+                },
+            },
+        },
+    }
+
+
+def test_real_deployment_server_side_apply_after_client_side_apply() -> None:
+    s = _real()
+    live = deployment()
+    mf.update_managed_fields(None, live, "kubectl-client-side-apply", "Update", "", s, T0)
+    with pytest.raises(StatusError) as ei:
+        mf.apply(live, deployment(replicas=3), "kubectl", False, s, T1)
+    assert ei.value.message == (
+        'Apply failed with 1 conflict: conflict with "kubectl-client-side-apply" using apps/v1: .spec.replicas'
+    )
+    # applying exactly what is live is fine: shared ownership, nothing changes
+    out = mf.apply(live, deployment(), "kubectl", False, s, T1)
+    assert out["spec"] == live["spec"]
+    assert {e["manager"] for e in out["metadata"]["managedFields"]} == {"kubectl", "kubectl-client-side-apply"}
+
+
+def test_real_deployment_apply_image_conflict_path() -> None:
+    s = _real()
+    live = deployment()
+    mf.update_managed_fields(None, live, "kubectl-create", "Update", "", s, T0)
+    with pytest.raises(StatusError) as ei:
+        mf.apply(live, deployment(image="nginx:1.27"), "kubectl", False, s, T1)
+    assert ei.value.details["causes"][0]["field"] == '.spec.template.spec.containers[name="nginx"].image'  # type: ignore[index]
+
+
+def test_real_deployment_fields_v1_shape() -> None:
+    s = _real()
+    out = mf.apply(None, deployment(), "kubectl", False, s, T0)
+    fs = out["metadata"]["managedFields"][0]["fieldsV1"]
+    assert fs["f:metadata"] == {"f:labels": {"f:app": {}}}
+    assert fs["f:spec"]["f:selector"] == {}
+    c = fs["f:spec"]["f:template"]["f:spec"]["f:containers"]['k:{"name":"nginx"}']
+    assert c["f:ports"] == {
+        'k:{"containerPort":80,"protocol":"TCP"}': {".": {}, "f:containerPort": {}, "f:protocol": {}}
+    }

@@ -495,3 +495,116 @@ def test_kubectl_edit_patch_removes_field_and_env() -> None:
 def test_kubectl_patch_finalizers_removal_via_apply() -> None:
     patch = {"metadata": {"$deleteFromPrimitiveList/finalizers": ["b"], "$setElementOrder/finalizers": ["a"]}}
     assert smp.apply(live(), patch, S)["metadata"]["finalizers"] == ["a"]
+
+
+# -- real declarations -----------------------------------------------------------------------------------
+
+
+def _real() -> str:
+    try:
+        import kubeha.api.apps.v1
+        import kubeha.api.core.pod  # noqa: F401
+    except Exception:  # pragma: no cover - declarations still being written
+        pytest.skip("real type declarations unavailable")
+    return "io.k8s.api.apps.v1.Deployment"
+
+
+def deployment() -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "default", "labels": {"app": "web"}},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": "web"}},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "nginx",
+                            "image": "nginx:1.25",
+                            "ports": [{"containerPort": 80, "protocol": "TCP"}],
+                            "volumeMounts": [{"name": "data", "mountPath": "/data"}],
+                        }
+                    ],
+                    "volumes": [{"name": "data", "hostPath": {"path": "/srv", "type": ""}}],
+                    "tolerations": [{"key": "a", "operator": "Exists"}],
+                },
+            },
+        },
+    }
+
+
+def test_real_deployment_set_image_and_restart() -> None:
+    s = _real()
+    patch = {
+        "spec": {
+            "template": {
+                "metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": "2024-05-01T10:00:00Z"}},
+                "spec": {"containers": [{"image": "nginx:1.27", "name": "nginx"}]},
+            }
+        }
+    }
+    out = smp.apply(deployment(), patch, s)
+    t = out["spec"]["template"]
+    assert t["metadata"]["annotations"] == {"kubectl.kubernetes.io/restartedAt": "2024-05-01T10:00:00Z"}
+    assert t["metadata"]["labels"] == {"app": "web"}
+    assert t["spec"]["containers"][0]["image"] == "nginx:1.27"
+    assert t["spec"]["containers"][0]["ports"] == [{"containerPort": 80, "protocol": "TCP"}]
+
+
+def test_real_deployment_client_side_apply_switch_to_recreate() -> None:
+    s = _real()
+    patch = {
+        "spec": {
+            "strategy": {"$retainKeys": ["type"], "rollingUpdate": None, "type": "Recreate"},
+            "template": {
+                "spec": {
+                    "$setElementOrder/containers": [{"name": "nginx"}],
+                    "$setElementOrder/volumes": [{"name": "data"}],
+                    "containers": [
+                        {
+                            "$setElementOrder/ports": [{"containerPort": 8080}],
+                            "name": "nginx",
+                            "ports": [
+                                {"containerPort": 8080, "protocol": "TCP"},
+                                {"$patch": "delete", "containerPort": 80},
+                            ],
+                        }
+                    ],
+                    "volumes": [{"$retainKeys": ["emptyDir", "name"], "emptyDir": {}, "name": "data"}],
+                    "tolerations": [{"key": "b", "operator": "Exists"}],
+                }
+            },
+        }
+    }
+    out = smp.apply(deployment(), patch, s)
+    assert out["spec"]["strategy"] == {"type": "Recreate"}
+    ps = out["spec"]["template"]["spec"]
+    assert ps["containers"][0]["ports"] == [{"containerPort": 8080, "protocol": "TCP"}]
+    assert ps["volumes"] == [{"name": "data", "emptyDir": {}}]
+    assert ps["tolerations"] == [{"key": "b", "operator": "Exists"}]  # atomic: replaced
+    assert ps["containers"][0]["volumeMounts"] == [{"name": "data", "mountPath": "/data"}]
+
+
+def test_real_deployment_add_container_and_env() -> None:
+    s = _real()
+    patch = {
+        "spec": {
+            "template": {
+                "spec": {
+                    "containers": [
+                        {"name": "nginx", "env": [{"name": "MODE", "value": "prod"}]},
+                        {"name": "redis", "image": "redis:7"},
+                    ]
+                }
+            }
+        }
+    }
+    cs = smp.apply(deployment(), patch, s)["spec"]["template"]["spec"]["containers"]
+    assert {c["name"] for c in cs} == {"nginx", "redis"}
+    nginx = next(c for c in cs if c["name"] == "nginx")
+    assert nginx["env"] == [{"name": "MODE", "value": "prod"}]
+    assert nginx["image"] == "nginx:1.25"
