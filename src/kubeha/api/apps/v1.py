@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+# core/v1 goes first so a PersistentVolumeClaim it declares wins over the minimal one below
+import kubeha.api.core.v1  # noqa: F401
 from kubeha.api import registry
 from kubeha.api.core.pod import default_pod_spec, validate_pod_spec
 from kubeha.api.errors import Cause, forbidden_field, invalid_value, not_supported, required
@@ -35,11 +37,6 @@ from kubeha.api.schema import (
     type_meta_fields,
 )
 from kubeha.api.validation import validate_immutable, validate_labels, validate_nonnegative
-
-try:  # core declares PersistentVolumeClaim if it serves it; import it first to know
-    import kubeha.api.core.v1  # noqa: F401
-except ImportError:  # pragma: no cover - only while core/v1 is not written yet
-    pass
 
 GROUP = "apps"
 VERSION = "v1"
