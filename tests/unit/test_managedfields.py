@@ -512,3 +512,29 @@ def test_real_deployment_fields_v1_shape() -> None:
     assert c["f:ports"] == {
         'k:{"containerPort":80,"protocol":"TCP"}': {".": {}, "f:containerPort": {}, "f:protocol": {}}
     }
+
+
+def test_update_managers_are_capped_into_ancient_changes() -> None:
+    live = created()
+    for i in range(12):
+        new = copy.deepcopy(live)
+        new["metadata"]["labels"][f"l{i}"] = "x"
+        mf.update_managed_fields(live, new, f"m{i:02d}", "Update", "", S, f"2024-02-{i + 1:02d}T00:00:00Z")
+        live = new
+    es = live["metadata"]["managedFields"]
+    managers = [e["manager"] for e in es]
+    assert len([e for e in es if e["operation"] == "Update"]) == mf.MAX_UPDATE_MANAGERS
+    assert "ancient-changes" in managers
+    assert "kubectl-create" not in managers and "m00" not in managers
+    ancient = next(e for e in es if e["manager"] == "ancient-changes")
+    assert ".spec.replicas" in paths(ancient) and ".metadata.labels.l0" in paths(ancient)
+
+
+def test_apply_status_subresource() -> None:
+    live = created()
+    applied = {"apiVersion": "test/v1", "kind": "Obj", "metadata": {"name": "web"}, "status": {"ready": 3}}
+    out = mf.apply(live, applied, "ctrl", False, S, T1, subresource="status")
+    assert out["status"] == {"ready": 3}
+    e = entries(out)[("ctrl", "Apply")]
+    assert e["subresource"] == "status"
+    assert paths(e) == {".status.ready"}

@@ -64,6 +64,8 @@ ATOMIC_STRUCTS = frozenset(
     }
 )
 BEFORE_FIRST_APPLY = "before-first-apply"
+ANCIENT_CHANGES = "ancient-changes"
+MAX_UPDATE_MANAGERS = 10  # upstream's cap on Update entries
 
 _LEAF, _ITEM, _MAP = "leaf", "item", "map"
 
@@ -345,7 +347,32 @@ def encode(entries: dict[tuple[str, str, str, str], Entry]) -> list[Obj]:
     return [e.to_dict() for e in kept]
 
 
+def _cap_updaters(entries: dict[tuple[str, str, str, str], Entry]) -> None:
+    """Keep at most MAX_UPDATE_MANAGERS Update entries: fold the oldest into "ancient-changes"."""
+    updaters = sorted(
+        (e for e in entries.values() if e.operation == "Update" and e.fields),
+        key=lambda e: (e.time or "", e.manager),
+    )
+    excess = len(updaters) - MAX_UPDATE_MANAGERS
+    for e in updaters:
+        if excess <= 0:
+            break
+        if e.manager == ANCIENT_CHANGES:
+            continue
+        del entries[e.ident]
+        bucket = Entry(ANCIENT_CHANGES, "Update", e.api_version, e.time, set())
+        existing = entries.get(bucket.ident)
+        if existing is None:
+            entries[bucket.ident] = bucket
+            existing = bucket
+        else:
+            excess -= 1
+        existing.fields |= e.fields
+        existing.time = e.time
+
+
 def _set_managed(obj: Obj, entries: dict[tuple[str, str, str, str], Entry]) -> None:
+    _cap_updaters(entries)
     meta = obj.setdefault("metadata", {})
     encoded = encode(entries)
     if encoded:
@@ -453,8 +480,13 @@ def _without_managed(obj: Obj) -> Obj:
 # -- server-side apply ---------------------------------------------------------------------------
 
 
-def apply(live: Obj | None, applied: Obj, manager: str, force: bool, struct_name: str, now: str) -> Obj:
+def apply(
+    live: Obj | None, applied: Obj, manager: str, force: bool, struct_name: str, now: str, subresource: str = ""
+) -> Obj:
     """Server-side apply of ``applied`` by ``manager``; returns the object to store.
+
+    ``subresource`` is "status" for ``kubectl apply --server-side --subresource=status``: then
+    only status is tracked (the REST layer keeps the rest of the stored object).
 
     Raises 409 Conflict (upstream's message and FieldManagerConflict causes) when the apply would
     change a field another manager owns, unless ``force``; then ownership moves to the applier.
@@ -472,18 +504,18 @@ def apply(live: Obj | None, applied: Obj, manager: str, force: bool, struct_name
         base: Obj = _without_managed(live)
         if not entries:
             # objects written before any tracking: their current fields belong to a placeholder
-            seeded = _field_set(base, struct_name, "")
+            seeded = _field_set(base, struct_name, subresource)
             if seeded:
-                e = Entry(BEFORE_FIRST_APPLY, "Update", str(live.get("apiVersion") or ""), None, seeded)
+                e = Entry(BEFORE_FIRST_APPLY, "Update", str(live.get("apiVersion") or ""), None, seeded, subresource)
                 entries[e.ident] = e
     else:
         entries = {}
         base = {}
 
-    me = Entry(manager, "Apply", str(config.get("apiVersion") or ""), now)
+    me = Entry(manager, "Apply", str(config.get("apiVersion") or ""), now, subresource=subresource)
     previous = entries.get(me.ident)
     last = previous.fields if previous is not None else set()
-    new_set = _field_set(config, struct_name, "")
+    new_set = _field_set(config, struct_name, subresource)
     others_union: FieldSet = set()
     for e in entries.values():
         if e.ident != me.ident:
@@ -495,7 +527,7 @@ def apply(live: Obj | None, applied: Obj, manager: str, force: bool, struct_name
     else:
         merged = copy.deepcopy(config)
 
-    cmp = _compare(base if live is not None else None, merged, struct_name, "")
+    cmp = _compare(base if live is not None else None, merged, struct_name, subresource)
     changed = cmp.changed
     conflicts: list[tuple[Entry, Path]] = []
     for e in entries.values():
