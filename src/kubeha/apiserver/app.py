@@ -1,0 +1,399 @@
+"""The api-server as an aiohttp application: routing, error mapping, metrics, authn/authz.
+
+``build_app`` knows nothing about how it is served (``server.py`` adds TLS, flags, signals).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from kubeha.api import errors
+from kubeha.api.registry import RESOURCES, group_versions, load_all
+from kubeha.apiserver import health
+from kubeha.apiserver import negotiation as neg
+from kubeha.apiserver.authn import AuthenticationChain, UserInfo
+from kubeha.apiserver.authz import Attributes, AuthorizationChain
+from kubeha.apiserver.config import VERSION_INFO, ServerConfig
+from kubeha.apiserver.context import ApiContext, CacherFactory
+from kubeha.apiserver.handlers import handle_resource, not_found_path
+from kubeha.apiserver.metrics import Metrics
+from kubeha.apiserver.requestinfo import RequestInfo, parse
+from kubeha.apiserver.rest import Rest
+from kubeha.storage.interface import Compacted, Conflict, KeyExists, KeyNotFound, StorageError, Unavailable
+
+log = logging.getLogger(__name__)
+
+CTX = web.AppKey("ctx", ApiContext)
+REST = web.AppKey("rest", Rest)
+METRICS = web.AppKey("metrics", Metrics)
+AUTHN = web.AppKey("authn", AuthenticationChain)
+AUTHZ = web.AppKey("authz", AuthorizationChain)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def storage_error_status(e: StorageError) -> errors.StatusError:
+    if isinstance(e, KeyNotFound):
+        return errors.StatusError(404, "NotFound", "the server could not find the requested resource", {})
+    if isinstance(e, KeyExists):
+        return errors.StatusError(409, "AlreadyExists", "the object already exists", {})
+    if isinstance(e, Conflict):
+        return errors.StatusError(
+            409,
+            "Conflict",
+            "Operation cannot be fulfilled: the object has been modified; please apply your changes to the latest "
+            "version and try again",
+            {},
+        )
+    if isinstance(e, Compacted):
+        return errors.expired(f"too old resource version: {e.requested} ({e.compact_revision})")
+    if isinstance(e, Unavailable):
+        return errors.service_unavailable(f"etcd is unavailable: {e}")
+    return errors.service_unavailable(f"storage error: {e}")
+
+
+def _status_response(err: errors.StatusError) -> web.Response:
+    return neg.json_response(err.to_status(), status=err.code, headers=err.headers or None)
+
+
+def _request_info(request: web.Request) -> RequestInfo:
+    ri = request.get("request_info")
+    if ri is None:
+        ri = parse(request.method, request.path, dict(request.query))
+        request["request_info"] = ri
+    return ri  # type: ignore[no-any-return]
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every failure becomes a Status; metrics for every request."""
+    app = request.app
+    metrics = app[METRICS]
+    ri = _request_info(request)
+    long_running = ri.verb == "watch"
+    start = time.monotonic()
+    kind = "mutating" if request.method in ("POST", "PUT", "PATCH", "DELETE") else "readOnly"
+    if long_running:
+        metrics.watches.labels("WATCH").inc()
+    else:
+        metrics.inflight.labels(kind).inc()
+    code = 500
+    try:
+        resp = await handler(request)
+        code = resp.status
+        return resp
+    except errors.StatusError as e:
+        code = e.code
+        return _status_response(e)
+    except StorageError as e:
+        st = storage_error_status(e)
+        code = st.code
+        return _status_response(st)
+    except web.HTTPException as e:
+        code = e.status
+        if e.status >= 400:
+            reason = {404: "NotFound", 405: "MethodNotAllowed", 413: "RequestEntityTooLarge"}.get(
+                e.status, "BadRequest"
+            )
+            return _status_response(errors.StatusError(e.status, reason, e.reason or reason, {}))
+        raise
+    except (ConnectionResetError, ConnectionError):
+        code = 499
+        raise
+    except Exception as e:
+        log.exception("unexpected error serving %s %s", request.method, request.path)
+        code = 500
+        return _status_response(errors.internal(type(e).__name__ + ": " + str(e)[:200]))
+    finally:
+        if long_running:
+            metrics.watches.labels("WATCH").dec()
+        else:
+            metrics.inflight.labels(kind).dec()
+        scope = ("namespace" if ri.namespace else "cluster") if ri.is_resource else ""
+        verb = (ri.verb or request.method.lower()).upper()
+        metrics.requests.labels(verb, ri.group, ri.version, ri.resource, ri.subresource, scope, str(code)).inc()
+        if not long_running:
+            metrics.latency.labels(verb, ri.group, ri.version, ri.resource, ri.subresource, scope).observe(
+                time.monotonic() - start
+            )
+
+
+@web.middleware
+async def inflight_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Shed load past --max-requests-inflight (429 + Retry-After), watches excluded, as upstream."""
+    ctx = request.app[CTX]
+    ri = _request_info(request)
+    if ri.verb == "watch":
+        return await handler(request)
+    limit = ctx.config.max_requests_inflight
+    current = request.app.get("_inflight", 0)
+    if limit > 0 and current >= limit:
+        raise errors.too_many_requests()
+    request.app["_inflight"] = current + 1
+    try:
+        return await handler(request)
+    finally:
+        request.app["_inflight"] = request.app.get("_inflight", 1) - 1
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    user: UserInfo = await request.app[AUTHN].authenticate(request)
+    request["user"] = user
+    ri = _request_info(request)
+    allowed, reason = await request.app[AUTHZ].authorize(Attributes.from_request(user, ri))
+    if not allowed:
+        if ri.is_resource:
+            raise errors.forbidden(
+                user.name,
+                ri.verb,
+                ri.group,
+                ri.resource + (f"/{ri.subresource}" if ri.subresource else ""),
+                ri.name,
+                ri.namespace,
+                reason,
+            )
+        raise errors.StatusError(
+            403,
+            "Forbidden",
+            f'forbidden: User "{user.name}" cannot {ri.verb} path "{request.path}"' + (f": {reason}" if reason else ""),
+            {},
+        )
+    return await handler(request)
+
+
+# -- non-resource endpoints ---------------------------------------------------------------------------------
+
+
+def _fallback_api_resource_list(group: str, version: str) -> dict[str, Any] | None:
+    items = [i for i in RESOURCES.values() if i.group == group and i.version == version]
+    if not items:
+        return None
+    resources = []
+    for i in items:
+        resources.append(
+            {
+                "name": i.resource,
+                "singularName": i.singular,
+                "namespaced": i.namespaced,
+                "kind": i.kind,
+                "verbs": list(i.verbs),
+                **({"shortNames": list(i.short_names)} if i.short_names else {}),
+            }
+        )
+        for s in i.subresources:
+            resources.append(
+                {
+                    "name": f"{i.resource}/{s.name}",
+                    "singularName": "",
+                    "namespaced": i.namespaced,
+                    "kind": s.kind,
+                    "verbs": list(s.verbs),
+                }
+            )
+    gv = f"{group}/{version}" if group else version
+    return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}
+
+
+def _fallback_group(group: str, versions: list[str]) -> dict[str, Any]:
+    vs = [{"groupVersion": f"{group}/{v}", "version": v} for v in versions]
+    return {"kind": "APIGroup", "apiVersion": "v1", "name": group, "versions": vs, "preferredVersion": vs[0]}
+
+
+def _discovery() -> Any:
+    try:
+        from kubeha.apiserver import discovery
+
+        return discovery
+    except ImportError:
+        return None
+
+
+async def handle_discovery(request: web.Request, ri: RequestInfo) -> web.StreamResponse:
+    disc = _discovery()
+    parts = [p for p in request.path.strip("/").split("/") if p]
+    accept = request.headers.get("Accept", "")
+    if parts in (["api"], ["apis"]):
+        if disc is not None:
+            which = disc.negotiate_discovery(accept)
+            if which is not None:
+                doc = disc.aggregated_discovery(parts == ["api"], which)
+                ct = f"application/json;g=apidiscovery.k8s.io;v={which};as=APIGroupDiscoveryList"
+                return web.Response(
+                    body=neg.dumps(doc), content_type=None, headers={"Content-Type": ct, "Vary": "Accept"}
+                )
+        if parts == ["api"]:
+            if disc is not None:
+                return neg.json_response(
+                    disc.api_versions(
+                        request.app[CTX].config.advertise_address + ":" + str(request.app[CTX].config.secure_port)
+                    )
+                )
+            return neg.json_response(
+                {
+                    "kind": "APIVersions",
+                    "versions": ["v1"],
+                    "serverAddressByClientCIDRs": [
+                        {
+                            "clientCIDR": "0.0.0.0/0",
+                            "serverAddress": f"{request.app[CTX].config.advertise_address}:"
+                            f"{request.app[CTX].config.secure_port}",
+                        }
+                    ],
+                }
+            )
+        if disc is not None:
+            return neg.json_response(disc.api_group_list())
+        groups = [_fallback_group(g, vs) for g, vs in group_versions().items() if g]
+        return neg.json_response({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
+    if parts[0] == "api" and len(parts) == 2:
+        group, version = "", parts[1]
+    elif parts[0] == "apis" and len(parts) == 3:
+        group, version = parts[1], parts[2]
+    elif parts[0] == "apis" and len(parts) == 2:
+        versions = group_versions().get(parts[1])
+        if not versions:
+            raise not_found_path()
+        return neg.json_response(_fallback_group(parts[1], versions))
+    else:
+        raise not_found_path()
+    doc = disc.api_resource_list(group, version) if disc is not None else _fallback_api_resource_list(group, version)
+    if doc is None:
+        raise not_found_path()
+    return neg.json_response(doc)
+
+
+async def handle_openapi(request: web.Request) -> web.StreamResponse:
+    path = request.path
+    if path == "/openapi/v2":
+        # kubectl 1.27/1.28 only need the fetch to succeed; an empty document is enough
+        return web.Response(body=b"", content_type="application/octet-stream")
+    try:
+        from kubeha.api import openapi
+    except ImportError:
+        raise not_found_path() from None
+    if path.rstrip("/") == "/openapi/v3":
+        return neg.json_response(openapi.v3_index())
+    sub = path[len("/openapi/v3/") :]
+    res = openapi.v3_document(sub)
+    if res is None:
+        raise not_found_path()
+    body, digest = res
+    headers = {"Etag": f'"{digest}"'}
+    if request.query.get("hash") == digest:
+        headers["Cache-Control"] = "public, immutable"
+        headers["Expires"] = "Thu, 01 Jan 2099 00:00:00 GMT"
+    if request.headers.get("If-None-Match") == f'"{digest}"':
+        return web.Response(status=304, headers=headers)
+    return web.Response(body=body, content_type="application/json", headers=headers)
+
+
+async def dispatch(request: web.Request) -> web.StreamResponse:
+    app = request.app
+    ctx = app[CTX]
+    ri = _request_info(request)
+    path = request.path
+    if ri.is_resource:
+        return await handle_resource(request, ri, ctx, app[REST])
+    if request.method not in ("GET", "HEAD"):
+        raise errors.method_not_allowed(request.method, path)
+    if path == "/version":
+        return neg.json_response(ctx.config.version or VERSION_INFO)
+    for endpoint in ("healthz", "livez", "readyz"):
+        if path == f"/{endpoint}" or path.startswith(f"/{endpoint}/"):
+            return await health.handle(request, ctx, endpoint, path[len(endpoint) + 2 :])
+    if path == "/metrics":
+        return web.Response(body=app[METRICS].render(), headers={"Content-Type": "text/plain; version=0.0.4"})
+    if path.startswith("/openapi/"):
+        return await handle_openapi(request)
+    if path.startswith("/api"):
+        return await handle_discovery(request, ri)
+    if path == "/":
+        return neg.json_response(
+            {
+                "paths": sorted(
+                    {
+                        "/api",
+                        "/api/v1",
+                        "/apis",
+                        "/healthz",
+                        "/livez",
+                        "/metrics",
+                        "/openapi/v2",
+                        "/openapi/v3",
+                        "/readyz",
+                        "/version",
+                    }
+                )
+            }
+        )
+    raise not_found_path()
+
+
+def build_app(
+    config: ServerConfig,
+    store: Any,
+    cacher_factory: CacherFactory | None = None,
+    *,
+    authn: AuthenticationChain | None = None,
+    authz: AuthorizationChain | None = None,
+) -> web.Application:
+    """The api-server application over ``store`` (a kubeha.storage.store.Store)."""
+    load_all_safely()
+    ctx = ApiContext(config, store, cacher_factory)
+    app = web.Application(
+        middlewares=[error_middleware, inflight_middleware, auth_middleware],
+        client_max_size=config.max_body_bytes,
+    )
+    app[CTX] = ctx
+    app[REST] = Rest(ctx)
+    app[METRICS] = Metrics()
+    app[AUTHN] = authn or AuthenticationChain(anonymous=config.anonymous_auth)
+    app[AUTHZ] = authz or AuthorizationChain(config.authorization_modes)
+    _install_hooks()
+    app.router.add_route("*", "/{tail:.*}", dispatch)
+
+    async def on_shutdown(app: web.Application) -> None:
+        ctx.begin_shutdown()
+
+    async def on_cleanup(app: web.Application) -> None:
+        await ctx.close()
+
+    app.on_shutdown.append(on_shutdown)
+    app.on_cleanup.append(on_cleanup)
+    return app
+
+
+def _install_hooks() -> None:
+    from kubeha.apiserver import allocator
+
+    allocator.install()
+
+
+def load_all_safely() -> None:
+    """Import every API group module that exists (some land later)."""
+    try:
+        load_all()
+    except ImportError as e:
+        import importlib
+
+        log.warning("some API groups are missing: %s", e)
+        for mod in (
+            "kubeha.api.meta.v1",
+            "kubeha.api.core.v1",
+            "kubeha.api.apps.v1",
+            "kubeha.api.autoscaling.v1",
+            "kubeha.api.policy.v1",
+            "kubeha.api.coordination.v1",
+            "kubeha.api.discovery.v1",
+            "kubeha.api.events.v1",
+        ):
+            try:
+                importlib.import_module(mod)
+            except ImportError:
+                pass

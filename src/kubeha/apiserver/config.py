@@ -1,0 +1,49 @@
+"""Runtime settings of one api-server (filled from flags by ``server.py``, or directly by tests)."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+
+
+@dataclass
+class ServerConfig:
+    # address other components and the `kubernetes` Endpoints use to reach this api-server
+    advertise_address: str = "127.0.0.1"
+    secure_port: int = 6443
+    service_cluster_ip_range: str = "10.96.0.0/12"
+    service_node_port_range: str = "30000-32767"
+    # "AlwaysAllow", or anything else (RBAC...): then only system:masters passes for now
+    authorization_modes: tuple[str, ...] = ("AlwaysAllow",)
+    anonymous_auth: bool = True
+    max_requests_inflight: int = 400
+    max_body_bytes: int = 3 * 1024 * 1024
+    max_object_bytes: int = 1536 * 1024
+    # watch timeouts are random in [min_request_timeout, 2 * min_request_timeout) as upstream
+    min_request_timeout: int = 1800
+    bookmark_interval: float = 60.0
+    # whether startup creates the default namespaces and the `kubernetes` service
+    bootstrap_objects: bool = True
+    version: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def service_network(self) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+        return ipaddress.ip_network(self.service_cluster_ip_range, strict=False)
+
+    @property
+    def node_port_range(self) -> tuple[int, int]:
+        lo, _, hi = self.service_node_port_range.partition("-")
+        return int(lo), int(hi or lo)
+
+
+VERSION_INFO = {
+    "major": "1",
+    "minor": "32",
+    "gitVersion": "v1.32.0-kubeha",
+    "gitCommit": "0000000000000000000000000000000000000000",
+    "gitTreeState": "clean",
+    "buildDate": "2025-01-01T00:00:00Z",
+    "goVersion": "go1.23.4",
+    "compiler": "gc",
+    "platform": "linux/amd64",
+}

@@ -1,0 +1,176 @@
+"""Request and response media types.
+
+Requests: JSON, YAML and Kubernetes protobuf bodies; the four patch types. Responses are always
+JSON; ``Accept`` only selects the *shape* (plain object, Table, PartialObjectMetadata).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+from aiohttp import web
+
+from kubeha.api import errors
+from kubeha.api.schema import Obj
+
+JSON = "application/json"
+YAML = "application/yaml"
+PROTOBUF = "application/vnd.kubernetes.protobuf"
+JSON_PATCH = "application/json-patch+json"
+MERGE_PATCH = "application/merge-patch+json"
+STRATEGIC_PATCH = "application/strategic-merge-patch+json"
+APPLY_PATCH = "application/apply-patch+yaml"
+APPLY_PATCH_CBOR = "application/apply-patch+cbor"
+
+PATCH_TYPES = (JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH, APPLY_PATCH)
+
+
+def media_type(header: str | None) -> str:
+    """``application/json; charset=utf-8`` -> ``application/json``."""
+    return (header or "").split(";", 1)[0].strip().lower()
+
+
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """Read the request body, refusing (413) past ``limit`` bytes without buffering more."""
+    if request.content_length is not None and request.content_length > limit:
+        raise errors.too_large(f"Request entity too large: limit is {limit}")
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = await request.content.read(65536)
+        if not chunk:
+            break
+        size += len(chunk)
+        if size > limit:
+            raise errors.too_large(f"Request entity too large: limit is {limit}")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _json_loads(body: bytes) -> Any:
+    try:
+        from kubeha.api import decode
+
+        return decode.loads(body)
+    except ImportError:
+        pass
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise errors.bad_request(f"error decoding JSON: {e}") from None
+
+
+def _yaml_loads(body: bytes) -> Any:
+    try:
+        from kubeha.api import decode
+
+        return decode.loads_yaml(body)
+    except ImportError:
+        pass
+    try:
+        return yaml.safe_load(body)
+    except yaml.YAMLError as e:
+        raise errors.bad_request(f"error decoding YAML: {e}") from None
+
+
+def decode_object(content_type: str | None, body: bytes) -> Obj:
+    """A create/update body as an object; 400 when malformed, 415 for other media types."""
+    mt = media_type(content_type) or JSON
+    if not body.strip():
+        raise errors.bad_request("the request body is empty")
+    if mt in (JSON, "*/*"):
+        obj = _json_loads(body)
+    elif mt in (YAML, "application/x-yaml", "text/yaml"):
+        obj = _yaml_loads(body)
+    elif mt == PROTOBUF:
+        from kubeha.api import protobuf
+
+        obj = protobuf.decode_body(body)
+    else:
+        raise errors.unsupported_media_type(content_type or "")
+    if not isinstance(obj, dict):
+        raise errors.bad_request("the body of the request must be an object")
+    return obj
+
+
+def decode_patch(content_type: str | None, body: bytes) -> tuple[str, Any]:
+    """(patch media type, parsed patch document)."""
+    mt = media_type(content_type)
+    if mt not in PATCH_TYPES:
+        raise errors.StatusError(
+            415,
+            "UnsupportedMediaType",
+            f'the server does not support the "{content_type}" patch type; accepted patch types are: '
+            + ", ".join(PATCH_TYPES),
+        )
+    if not body.strip():
+        raise errors.bad_request("the request body is empty")
+    doc = _yaml_loads(body) if mt == APPLY_PATCH else _json_loads(body)
+    if mt == JSON_PATCH:
+        if not isinstance(doc, list):
+            raise errors.bad_request("json: cannot unmarshal object into Go value of type jsonpatch.Patch")
+    elif not isinstance(doc, dict):
+        raise errors.bad_request("the patch must be a JSON object")
+    return mt, doc
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What the client asked the response to look like."""
+
+    kind: str = "Object"  # "Object", "Table", "PartialObjectMetadata", "PartialObjectMetadataList"
+    version: str = "v1"  # meta.k8s.io version of Table / PartialObjectMetadata
+
+    @property
+    def table(self) -> bool:
+        return self.kind == "Table"
+
+    @property
+    def metadata_only(self) -> bool:
+        return self.kind.startswith("PartialObjectMetadata")
+
+
+_PLAIN = ("application/json", "application/*", "*/*", "application/yaml", PROTOBUF, "application/json;stream=watch")
+
+
+def parse_accept(accept: str | None) -> Shape:
+    """Pick the first acceptable entry of ``Accept``; fall back to the plain object (never 406)."""
+    if not accept:
+        return Shape()
+    for entry in accept.split(","):
+        parts = [p.strip() for p in entry.split(";")]
+        mt = parts[0].lower()
+        params = {}
+        for p in parts[1:]:
+            k, _, v = p.partition("=")
+            params[k.strip().lower()] = v.strip()
+        as_ = params.get("as")
+        if as_:
+            if params.get("g", "meta.k8s.io") != "meta.k8s.io":
+                continue
+            if as_ in ("Table", "PartialObjectMetadata", "PartialObjectMetadataList") and mt in (
+                "application/json",
+                PROTOBUF,
+                "application/yaml",
+            ):
+                return Shape(as_, params.get("v", "v1"))
+            continue
+        if mt in _PLAIN or mt.startswith("application/json"):
+            return Shape()
+    return Shape()
+
+
+def dumps(obj: Any) -> bytes:
+    try:
+        import orjson
+
+        return orjson.dumps(obj)
+    except ImportError:  # pragma: no cover - orjson is a dependency
+        return json.dumps(obj, separators=(",", ":")).encode()
+
+
+def json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(body=dumps(obj), status=status, content_type="application/json", headers=headers)

@@ -1,0 +1,68 @@
+"""Small helpers on object metadata used by the REST verbs."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import secrets
+import uuid
+from typing import Any
+
+from kubeha.api.schema import Obj
+
+# upstream's utilrand alphabet: no vowels (no accidental words), no confusable 0/1/3
+_NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+_MAX_GENERATED_PREFIX = 63 - 5
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def rfc3339(t: dt.datetime) -> str:
+    return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_rfc3339(s: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(s.replace("Z", "+00:00"))
+
+
+def new_uid() -> str:
+    return str(uuid.uuid4())
+
+
+def generate_name(base: str) -> str:
+    if len(base) > _MAX_GENERATED_PREFIX:
+        base = base[:_MAX_GENERATED_PREFIX]
+    return base + "".join(secrets.choice(_NAME_ALPHABET) for _ in range(5))
+
+
+def meta(obj: Obj) -> dict[str, Any]:
+    m = obj.get("metadata")
+    if not isinstance(m, dict):
+        m = {}
+        obj["metadata"] = m
+    return m
+
+
+def resource_version(obj: Obj | None) -> str:
+    if not obj:
+        return ""
+    return str((obj.get("metadata") or {}).get("resourceVersion") or "")
+
+
+def spec_part(obj: Obj) -> Obj:
+    """Everything a generation bump looks at: all but metadata, status and type meta."""
+    return {k: v for k, v in obj.items() if k not in ("metadata", "status", "apiVersion", "kind")}
+
+
+def same_ignoring_rv(a: Obj, b: Obj) -> bool:
+    a2 = copy.copy(a)
+    b2 = copy.copy(b)
+    a2["metadata"] = {k: v for k, v in (a.get("metadata") or {}).items() if k != "resourceVersion"}
+    b2["metadata"] = {k: v for k, v in (b.get("metadata") or {}).items() if k != "resourceVersion"}
+    return a2 == b2
+
+
+def finalizers(obj: Obj) -> list[str]:
+    return list((obj.get("metadata") or {}).get("finalizers") or [])

@@ -1,0 +1,198 @@
+"""``kubeha apiserver``: flags (upstream names), TLS serving, graceful shutdown.
+
+Shutdown on SIGTERM/SIGINT: /readyz fails at once, after --shutdown-delay-duration the listener
+closes, in-flight requests drain (bounded), watches end cleanly, etcd is closed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import ssl
+import sys
+
+from aiohttp import web
+
+from kubeha.apiserver import startup
+from kubeha.apiserver.app import CTX, REST, build_app
+from kubeha.apiserver.config import ServerConfig
+from kubeha.apiserver.rest import Rest
+
+log = logging.getLogger("kubeha.apiserver")
+
+
+def parse_duration(s: str) -> float:
+    """Go-style durations: "70s", "1m30s", "500ms", or plain seconds."""
+    s = s.strip()
+    try:
+        return float(s)
+    except ValueError:
+        pass
+    total = 0.0
+    num = ""
+    i = 0
+    units = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001, "us": 1e-6, "ns": 1e-9}
+    while i < len(s):
+        ch = s[i]
+        if ch.isdigit() or ch == ".":
+            num += ch
+            i += 1
+            continue
+        unit = s[i : i + 2] if s[i : i + 2] in ("ms", "us", "ns") else ch
+        if unit not in units or not num:
+            raise argparse.ArgumentTypeError(f"invalid duration {s!r}")
+        total += float(num) * units[unit]
+        num = ""
+        i += len(unit)
+    if num:
+        raise argparse.ArgumentTypeError(f"invalid duration {s!r}: missing unit")
+    return total
+
+
+def _bool(s: str) -> bool:
+    return s.lower() in ("1", "true", "yes", "on")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="kubeha apiserver", description="The kubeha API server (kube-apiserver twin).")
+    p.add_argument("--etcd-servers", required=True, help="comma-separated etcd client URLs")
+    p.add_argument("--etcd-cafile")
+    p.add_argument("--etcd-certfile")
+    p.add_argument("--etcd-keyfile")
+    p.add_argument("--bind-address", default="0.0.0.0")
+    p.add_argument("--secure-port", type=int, default=6443)
+    p.add_argument("--advertise-address", default="")
+    p.add_argument("--tls-cert-file", required=True)
+    p.add_argument("--tls-private-key-file", required=True)
+    p.add_argument("--client-ca-file")
+    p.add_argument("--service-cluster-ip-range", default="10.96.0.0/12")
+    p.add_argument("--service-node-port-range", default="30000-32767")
+    p.add_argument(
+        "--authorization-mode",
+        default="AlwaysAllow",
+        help="comma list; AlwaysAllow, or others (RBAC...) which for now allow only system:masters",
+    )
+    p.add_argument("--anonymous-auth", type=_bool, default=True, nargs="?", const=True)
+    p.add_argument("--shutdown-delay-duration", type=parse_duration, default=0.0)
+    p.add_argument(
+        "--shutdown-timeout",
+        type=parse_duration,
+        default=30.0,
+        help="how long in-flight requests may take to drain at shutdown",
+    )
+    p.add_argument("--max-requests-inflight", type=int, default=400)
+    p.add_argument("--min-request-timeout", type=int, default=1800)
+    p.add_argument("-v", "--v", type=int, default=0, help="log verbosity")
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> ServerConfig:
+    return ServerConfig(
+        advertise_address=args.advertise_address
+        or (args.bind_address if args.bind_address not in ("0.0.0.0", "::") else "127.0.0.1"),
+        secure_port=args.secure_port,
+        service_cluster_ip_range=args.service_cluster_ip_range,
+        service_node_port_range=args.service_node_port_range,
+        authorization_modes=tuple(m for m in args.authorization_mode.split(",") if m),
+        anonymous_auth=args.anonymous_auth,
+        max_requests_inflight=args.max_requests_inflight,
+        min_request_timeout=args.min_request_timeout,
+    )
+
+
+def ssl_context(cert: str, key: str, client_ca: str | None) -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(cert, key)
+    if client_ca:
+        ctx.load_verify_locations(client_ca)
+        ctx.verify_mode = ssl.CERT_OPTIONAL  # client certs are one authenticator among several
+    ctx.set_alpn_protocols(["http/1.1"])
+    return ctx
+
+
+async def serve(args: argparse.Namespace) -> int:
+    from kubeha.storage.etcd import EtcdKV
+    from kubeha.storage.store import Store
+
+    config = config_from_args(args)
+    kv = EtcdKV(
+        [e for e in args.etcd_servers.split(",") if e],
+        ca_file=args.etcd_cafile,
+        cert_file=args.etcd_certfile,
+        key_file=args.etcd_keyfile,
+    )
+    await kv.connect()
+    store = Store(kv)
+    app = build_app(config, store)
+    ctx = app[CTX]
+    rest = app[REST]
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=args.shutdown_timeout, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(
+        runner,
+        args.bind_address,
+        args.secure_port,
+        ssl_context=ssl_context(args.tls_cert_file, args.tls_private_key_file, args.client_ca_file),
+        backlog=1024,
+        reuse_address=True,
+    )
+    await site.start()
+    log.info("serving on https://%s:%d", args.bind_address, args.secure_port)
+    bootstrap = asyncio.create_task(_ensure_system_objects(rest))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutting down")
+    bootstrap.cancel()
+    ctx.shutting_down.set()  # /readyz fails from now on
+    try:
+        await startup.set_endpoint_address(rest, config.advertise_address, config.secure_port, present=False)
+    except Exception as e:
+        log.warning("removing our endpoint address failed: %s", e)
+    if args.shutdown_delay_duration:
+        await asyncio.sleep(args.shutdown_delay_duration)
+    ctx.begin_shutdown()  # end watch streams
+    await runner.cleanup()  # stop accepting, drain in-flight requests, then on_cleanup closes caches
+    await kv.close()
+    return 0
+
+
+async def _ensure_system_objects(rest: Rest) -> None:
+    """Create the system namespaces and the `kubernetes` service; etcd may not answer yet."""
+
+    for attempt in range(10_000):
+        try:
+            await startup.ensure_system_objects(rest)
+            return
+        except Exception as e:
+            if attempt % 10 == 0:
+                log.warning("creating system objects failed (%s); retrying", e)
+            await asyncio.sleep(0.5)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.v >= 4 else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    try:
+        return asyncio.run(serve(args))
+    except KeyboardInterrupt:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
