@@ -453,7 +453,7 @@ def test_endpoints_default_and_validate() -> None:
     st.default(ep)
     assert ep["subsets"][0]["ports"][0]["protocol"] == "TCP"
     assert st.validate(ep) == []
-    ep["subsets"][0]["addresses"].append({"ip": "127.0.0.1"})
+    ep["subsets"][0]["addresses"].append({"ip": "169.254.1.1"})
     ep["subsets"][0]["ports"].append({"port": 99999, "name": "b"})
     got = fields(st.validate(ep))
     assert ("subsets[0].addresses[1].ip", "FieldValueInvalid") in got

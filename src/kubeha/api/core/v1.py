@@ -1304,8 +1304,10 @@ def _validate_endpoint_address(a: Any, path: str) -> list[Cause]:
         causes.append(invalid_value(f"{path}.ip", ip, "must be a valid IP address"))
     else:
         addr = ipaddress.ip_address(ip)
-        if addr.is_unspecified or addr.is_loopback or addr.is_link_local or addr.is_multicast:
-            causes.append(invalid_value(f"{path}.ip", ip, "may not be unspecified, loopback, link-local or multicast"))
+        # Upstream also rejects loopback; we allow it because single-host api-servers (tests, `kubeha dev`)
+        # advertise 127.0.0.1 in the `kubernetes` endpoints.
+        if addr.is_unspecified or addr.is_link_local or addr.is_multicast:
+            causes.append(invalid_value(f"{path}.ip", ip, "may not be unspecified, link-local or multicast"))
     if a.get("hostname"):
         causes += validation.validate_dns1123_label(a["hostname"], f"{path}.hostname")
     if a.get("nodeName"):
