@@ -8,6 +8,7 @@ as the cause -- kopf relies on the 422 for its optimistic ``test`` on resourceVe
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import jsonpatch
@@ -31,12 +32,11 @@ def apply(original: Obj, ops: Any) -> Obj:
         result = patch.apply(original, in_place=False)
     except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as e:
         detail = str(e)
-        if not detail or detail.startswith("'"):  # a bare KeyError text such as "'nope'"
+        if not detail or re.fullmatch(r"'[^']*'", detail):  # a bare KeyError text such as "'nope'"
             detail = f"missing value: {detail or type(e).__name__}"
         raise unprocessable(detail) from None
-    except (TypeError, ValueError, KeyError, IndexError, AttributeError) as e:
-        # the library surfaces some malformed documents (e.g. a path that is not a string) this way
-        raise errors.bad_request(f"invalid JSON patch: {e}") from None
+    except Exception as e:  # the library raises bare KeyError/TypeError on some odd paths
+        raise unprocessable(f"{type(e).__name__}: {e}") from None
     if not isinstance(result, dict):
         raise unprocessable("the patched document is not a JSON object")
     return result

@@ -33,7 +33,6 @@ ERR_NO_LIST_OF_LISTS = "lists of lists are not supported"
 ERR_PRIMITIVE_LIST = "invalid patch format of primitive list"
 ERR_RETAIN_KEYS = "invalid patch format of retainKeys"
 ERR_SET_ORDER = "invalid patch format of setElementOrder list"
-ERR_NOT_MATCH_RETAIN_KEYS = "patch content doesn't match retainKeys list"
 
 
 def apply(original: Obj, patch: Obj, struct_name: str) -> Obj:
@@ -162,14 +161,13 @@ def _clean(value: Any) -> tuple[Any, bool]:
 
 def _merge_map(original: Obj, patch: Obj, ctx: TypeSpec | None) -> Obj:
     if DIRECTIVE in patch:
-        directive = patch.pop(DIRECTIVE)
+        directive = patch[DIRECTIVE]
         if directive == "replace":
             return _clean(patch)[0]  # type: ignore[no-any-return]
         if directive == "delete":
             return {}
-        if directive != "merge":
-            raise errors.bad_request(f"unknown patch type: {directive} in map: {_go_fmt(patch)}")
-        # "merge" is the default behaviour for maps; accept it as a no-op
+        # upstream accepts only replace/delete on maps ("merge" included: it is the default anyway)
+        raise errors.bad_request(f"unknown patch type: {directive} in map: {_go_fmt(patch)}")
     _apply_retain_keys(original, patch)
     _apply_set_element_order(original, patch, ctx)
 
@@ -228,7 +226,7 @@ def _apply_retain_keys(original: Obj, patch: Obj) -> None:
         if v is None or k.startswith(DELETE_PRIMITIVES) or k.startswith(SET_ORDER):
             continue
         if k not in keep:
-            raise StatusErrorFactory.unprocessable(ERR_NOT_MATCH_RETAIN_KEYS)
+            raise errors.bad_request(ERR_RETAIN_KEYS)  # upstream reports this as a format error too
     for k in list(original):
         if k not in keep:
             del original[k]
