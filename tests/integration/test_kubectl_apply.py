@@ -89,7 +89,8 @@ def test_server_side_apply_and_conflicts(kubectl: Kubectl, kubectl_b: Kubectl, n
     res = kubectl.apply(SSA.format(a="1"), "--server-side", "-n", ns)
     assert res.rc == 0, res.stderr
     assert res.stdout.strip() == "configmap/ssa serverside-applied"
-    cm = kubectl.json("get", "configmap", "ssa", "-n", ns)
+    # kubectl hides managedFields unless asked.
+    cm = kubectl.json("get", "configmap", "ssa", "-n", ns, "--show-managed-fields")
     assert cm["data"] == {"a": "1", "c": "3"}
     managers = {(m["manager"], m["operation"]) for m in cm["metadata"]["managedFields"]}
     assert ("kubectl", "Apply") in managers

@@ -167,6 +167,7 @@ spec:
     assert 'The Deployment "bad" is invalid' in res.stderr
     assert "spec.replicas: Invalid value: -1" in res.stderr
 
+    # Generator commands wrap the server's message: "error: failed to create configmap: ConfigMap ..."
     err = kubectl.fail("create", "configmap", "Bad_Name", "-n", ns)
-    assert 'The ConfigMap "Bad_Name" is invalid' in err
+    assert 'ConfigMap "Bad_Name" is invalid' in err
     assert "metadata.name: Invalid value" in err

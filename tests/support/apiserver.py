@@ -8,6 +8,7 @@ and is stopped by its own PID (SIGTERM, then SIGKILL).
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
@@ -68,6 +69,8 @@ def start_apiserver(
     port = free_port()
     log_path = workdir / f"{name}.log"
     cmd = [sys.executable, "-m", "kubeha", "apiserver", *apiserver_args(etcd_endpoint, port, pki.dir), *extra_args]
+    # Extra flags for every test api-server, e.g. to debug one run (later flags win).
+    cmd += shlex.split(os.environ.get("KUBEHA_TEST_APISERVER_ARGS", ""))
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
