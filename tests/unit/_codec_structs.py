@@ -63,6 +63,16 @@ _declare(
     f("name", 1, STRING, "Item name.", required=True),
     f("value", 2, INT32, "Item value.", default=5),
     f("opts", 3, map_of(T + "Opt"), "Options by name."),
+    # a Go embedded struct: its own message in protobuf, inlined fields in JSON
+    f("", 4, T + "Handler", "protobuf-only embedding"),
+    f("cmd", 0, STRING, "Command (from the embedded Handler)."),
+    f("args", 0, list_of(STRING), "Arguments (from the embedded Handler)."),
+)
+_declare(
+    T + "Handler",
+    "Embedded handler.",
+    f("cmd", 1, STRING, "Command."),
+    f("args", 2, list_of(STRING), "Arguments."),
 )
 _declare(
     T + "Opt",

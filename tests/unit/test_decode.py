@@ -77,8 +77,10 @@ def test_unknown_fields_paths() -> None:
     )
     o["metadata"]["surprise"] = True
     o["top"] = 1
+    o["spec"]["items"][0].update({"cmd": "run", "": 1})  # inlined fields are known; "" is not
     assert decode.find_unknown_fields(FOO, o) == [
         "metadata.surprise",
+        "spec.items[0].",
         "spec.items[1].bogus",
         "spec.items[1].opts[k].nope",
         "spec.extra",

@@ -123,6 +123,9 @@ def test_component_schemas(foo_resource: ResourceInfo) -> None:
     assert spec["qty"]["$ref"] == "#/components/schemas/io.k8s.apimachinery.pkg.api.resource.Quantity"
     assert spec["groups"]["additionalProperties"] == {"type": "array", "items": {"type": "string"}}
     assert schemas[P + "Item"]["required"] == ["name"]
+    # the protobuf-only embedding is not a JSON property; its JSON fields are
+    assert "" not in schemas[P + "Item"]["properties"] and "cmd" in schemas[P + "Item"]["properties"]
+    assert P + "Handler" not in schemas
     assert schemas[P + "Opt"]["properties"]["level"]["default"] == "low"
     # special types
     assert schemas["io.k8s.apimachinery.pkg.api.resource.Quantity"]["oneOf"] == [{"type": "string"}, {"type": "number"}]

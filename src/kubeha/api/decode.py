@@ -60,7 +60,9 @@ def field_table(struct_name: str) -> dict[str, Node] | None:
         s = schema.STRUCTS.get(struct_name)
         if s is None:
             return None
-        table = {f.json: compile_type(f.type) for f in s.fields}
+        # A field with JSON name "" is a protobuf-only embedded struct: its JSON fields are declared
+        # on the parent (number 0), so JSON walks ignore it.
+        table = {f.json: compile_type(f.type) for f in s.fields if f.json}
         _tables[struct_name] = table
     return table
 
@@ -286,6 +288,18 @@ _GO_SCALAR = {
     "microtime": "v1.MicroTime",
     "intorstring": "intstr.IntOrString",
 }
+# JSON types always fine for a scalar (None: anything goes); ints and bytes need a closer look.
+_FAST_OK: dict[str, frozenset[type] | None] = {
+    "string": frozenset({str}),
+    "bool": frozenset({bool}),
+    "double": frozenset({int, float}),
+    "quantity": frozenset({str, int, float}),
+    "intorstring": frozenset({str, int}),
+    "time": frozenset({str}),
+    "microtime": frozenset({str}),
+    "rawextension": None,
+    "any": None,
+}
 _INT_RANGE = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
 
 
@@ -333,6 +347,10 @@ def _check_struct(struct_name: str, obj: Obj, path: str, gopath: str, out: list[
         node = table.get(k)
         if node is None or v is None:
             continue
+        if node[0] == SCALAR:  # fast path: most values are scalars of the right type
+            ok = _FAST_OK.get(node[1], ())
+            if ok is None or type(v) in ok:
+                continue
         _check_node(node, v, path + k, gopath + k, short, out)
 
 
@@ -435,6 +453,8 @@ def _build_plans() -> None:
             if s.name in has:
                 continue
             for fld in s.fields:
+                if not fld.json:
+                    continue
                 target = _refs(compile_type(fld.type))
                 if target is not None and target in has:
                     has.add(s.name)

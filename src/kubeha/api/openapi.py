@@ -149,8 +149,10 @@ def _gvk(gvk: tuple[str, str, str]) -> Doc:
 
 
 def struct_schema(s: Struct, gvk: tuple[str, str, str] | None = None) -> Doc:
-    out: Doc = {"description": s.doc, "type": "object", "properties": {fl.json: field_schema(fl) for fl in s.fields}}
-    required = [fl.json for fl in s.fields if fl.required]
+    # fields with JSON name "" are protobuf-only embeddings whose JSON fields the struct declares itself
+    fields = [fl for fl in s.fields if fl.json]
+    out: Doc = {"description": s.doc, "type": "object", "properties": {fl.json: field_schema(fl) for fl in fields}}
+    required = [fl.json for fl in fields if fl.required]
     if required:
         out["required"] = required
     gvk = gvk or s.gvk
@@ -213,7 +215,8 @@ def _components(roots: list[str], extra: dict[str, Doc]) -> dict[str, Doc]:
             continue  # a dangling reference: leave it out rather than fail the whole document
         out[name] = struct_schema(s)
         for fl in s.fields:
-            todo.extend(_refs_of(fl.type))
+            if fl.json:
+                todo.extend(_refs_of(fl.type))
     return dict(sorted(out.items()))
 
 

@@ -55,8 +55,9 @@ _SCALAR_CODES = {
 _VARINT_CODES = frozenset({C_INT32, C_INT64, C_BOOL})
 _NUMERIC_CODES = frozenset({C_INT32, C_INT64, C_BOOL, C_DOUBLE})
 
-# Containers.
-SINGLE, REPEATED, MAP = 0, 1, 2
+# Containers. INLINE: a Go embedded struct (schema field with JSON name ""): its own message in
+# protobuf, its fields inlined into the parent object in JSON (Volume/VolumeSource, Probe/ProbeHandler).
+SINGLE, REPEATED, MAP, INLINE = 0, 1, 2, 3
 
 # A value type: (code, arg). arg = struct name for C_MSG; for C_WRAPPED (a list nested in a list
 # or map, which upstream spells as a wrapper message {1: repeated items}) the item value type.
@@ -81,6 +82,8 @@ def _vtype(t: TypeSpec) -> VType:
 
 def _entry(fl: schema.Field) -> Entry:
     t = fl.type
+    if not fl.json and isinstance(t, Ref):
+        return (fl.json, INLINE, _vtype(t), fl.pointer)
     if isinstance(t, ListOf):
         return (fl.json, REPEATED, _vtype(t.item), fl.pointer)
     if isinstance(t, MapOf):
@@ -247,6 +250,8 @@ def _decode_msg(buf: bytes, pos: int, end: int, name: str) -> Obj:
                     _unpack(buf, start, pos, code, lst)
                 else:
                     lst.append(_value(buf, start, pos, vt))
+            elif container == INLINE:
+                out.update(_decode_msg(buf, start, pos, vt[1]))
             elif container == MAP:
                 k, v = _map_entry(buf, start, pos, vt)
                 m = out.get(json_name)
@@ -511,6 +516,9 @@ def encode_message(struct_name: str, obj: Obj) -> bytes:
     """Encode one object of a declared struct as its bare message (fields in number order)."""
     out = bytearray()
     for number, (json_name, container, vt, _pointer) in _etable(struct_name):
+        if container == INLINE:
+            out += _ld(number, encode_message(vt[1], obj))
+            continue
         v = obj.get(json_name)
         if v is None:
             continue
