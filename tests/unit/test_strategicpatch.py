@@ -609,3 +609,72 @@ def test_real_deployment_add_container_and_env() -> None:
     nginx = next(c for c in cs if c["name"] == "nginx")
     assert nginx["env"] == [{"name": "MODE", "value": "prod"}]
     assert nginx["image"] == "nginx:1.25"
+
+
+# -- orderings recorded from upstream (kubectl 1.32 `patch --local --type strategic`) -----------------
+
+
+def three() -> dict[str, Any]:
+    return {
+        "metadata": {"finalizers": ["a", "b"]},
+        "spec": {
+            "containers": [
+                {
+                    "name": "nginx",
+                    "env": [{"name": "A"}, {"name": "B"}, {"name": "C"}],
+                    "ports": [{"containerPort": 80}, {"containerPort": 443}],
+                },
+                {"name": "sidecar"},
+                {"name": "third"},
+            ]
+        },
+    }
+
+
+def test_upstream_order_patch_items_reordered_with_new_item() -> None:
+    patch = {
+        "spec": {"containers": [{"name": "third", "image": "t2"}, {"name": "new"}, {"name": "nginx", "image": "n"}]}
+    }
+    assert names(smp.apply(three(), patch, S)) == ["sidecar", "third", "new", "nginx"]
+
+
+def test_upstream_order_set_element_order_with_new_item() -> None:
+    patch = {
+        "spec": {
+            "$setElementOrder/containers": [{"name": "third"}, {"name": "x"}, {"name": "nginx"}, {"name": "sidecar"}],
+            "containers": [{"name": "x", "image": "x"}],
+        }
+    }
+    assert names(smp.apply(three(), patch, S)) == ["third", "x", "nginx", "sidecar"]
+
+
+def test_upstream_order_nested_set_element_order_with_delete() -> None:
+    patch = {
+        "spec": {
+            "containers": [
+                {
+                    "name": "nginx",
+                    "$setElementOrder/env": [{"name": "C"}, {"name": "Z"}, {"name": "A"}],
+                    "env": [{"name": "Z", "value": "z"}, {"name": "B", "$patch": "delete"}],
+                }
+            ]
+        }
+    }
+    out = smp.apply(three(), patch, S)
+    assert [e["name"] for e in out["spec"]["containers"][0]["env"]] == ["C", "Z", "A"]
+
+
+def test_upstream_order_new_port_first() -> None:
+    out = smp.apply(three(), {"spec": {"containers": [{"name": "nginx", "ports": [{"containerPort": 8080}]}]}}, S)
+    assert [p["containerPort"] for p in out["spec"]["containers"][0]["ports"]] == [8080, 80, 443]
+
+
+def test_upstream_order_primitive_delete_add_and_order() -> None:
+    patch = {
+        "metadata": {
+            "$deleteFromPrimitiveList/finalizers": ["a"],
+            "$setElementOrder/finalizers": ["b", "c"],
+            "finalizers": ["c"],
+        }
+    }
+    assert smp.apply(three(), patch, S)["metadata"]["finalizers"] == ["b", "c"]
