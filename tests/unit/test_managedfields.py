@@ -538,3 +538,21 @@ def test_apply_status_subresource() -> None:
     e = entries(out)[("ctrl", "Apply")]
     assert e["subresource"] == "status"
     assert paths(e) == {".status.ready"}
+
+
+def test_custom_resource_is_free_form_but_metadata_typed() -> None:
+    try:
+        import kubeha.api.meta.v1  # noqa: F401
+    except Exception:  # pragma: no cover
+        pytest.skip("ObjectMeta not declared")
+    cr = {
+        "apiVersion": "example.com/v1",
+        "kind": "Widget",
+        "metadata": {"name": "w", "labels": {"a": "1"}, "finalizers": ["example.com/f"]},
+        "spec": {"size": 3, "items": [1, 2], "nested": {"x": "y"}},
+    }
+    fs = mf.fields_of(cr, "no.such.Widget")
+    assert fs == {
+        "f:metadata": {"f:finalizers": {'v:"example.com/f"': {}}, "f:labels": {"f:a": {}}},
+        "f:spec": {"f:items": {}, "f:nested": {"f:x": {}}, "f:size": {}},
+    }

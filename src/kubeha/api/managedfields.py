@@ -73,11 +73,18 @@ _LEAF, _ITEM, _MAP = "leaf", "item", "map"
 # -- schema helpers ------------------------------------------------------------------------------
 
 
+# Root of an object whose kind has no declared struct (custom resources): free-form, except that
+# metadata is still an ObjectMeta (labels granular, finalizers a set, ownerReferences by uid).
+_UNSTRUCTURED = Ref("")
+
+
 def _ctx(struct_name: str) -> TypeSpec | None:
-    return Ref(struct_name) if struct_name in STRUCTS else None
+    return Ref(struct_name) if struct_name in STRUCTS else _UNSTRUCTURED
 
 
 def _child(t: TypeSpec | None, key: str) -> tuple[TypeSpec | None, Field | None]:
+    if t is _UNSTRUCTURED:
+        return (Ref(META + "ObjectMeta"), None) if key == "metadata" else (None, None)
     if isinstance(t, Ref):
         s = STRUCTS.get(t.name)
         fld = s.by_json.get(key) if s is not None else None
