@@ -55,8 +55,16 @@ class _Stop(Exception):
 
 
 class DevCluster:
-    def __init__(self, state_dir: str, apiservers: int = 2, etcd_port: int = 2379, first_apiserver_port: int = 6443):
+    def __init__(
+        self,
+        state_dir: str,
+        apiservers: int = 2,
+        etcd_port: int = 2379,
+        first_apiserver_port: int = 6443,
+        apiserver_extra_args: list[str] | None = None,
+    ) -> None:
         self.dir = Path(state_dir).resolve()
+        self.extra_args = apiserver_extra_args or []
         self.apiservers = apiservers
         self.etcd_port = etcd_port
         self.first_port = first_apiserver_port
@@ -93,7 +101,13 @@ class DevCluster:
         ctx = client_ssl_context(pki_dir / "ca.crt", pki_dir / "admin.crt", pki_dir / "admin.key")
         for i in range(self.apiservers):
             port = self.first_port + i
-            cmd = [sys.executable, "-m", "kubeha", "apiserver", *apiserver_args(etcd_url, port, pki_dir)]
+            cmd = [
+                sys.executable,
+                "-m",
+                "kubeha",
+                "apiserver",
+                *apiserver_args(etcd_url, port, pki_dir, extra=self.extra_args),
+            ]
             proc = self._spawn(f"apiserver-{i}", cmd)
             wait_http_ok(f"https://127.0.0.1:{port}/readyz", ctx, timeout=60, proc=proc)
 
@@ -108,7 +122,9 @@ class DevCluster:
         def on_signal(signum: int, frame: FrameType | None) -> None:
             raise _Stop()
 
+        # Installed explicitly: a shell that starts us in the background leaves SIGINT ignored.
         signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
         try:
             self.start()
             print(
@@ -124,7 +140,7 @@ class DevCluster:
                         print(f"{name} exited with code {proc.returncode}; stopping", file=sys.stderr, flush=True)
                         return 1
                 time.sleep(0.5)
-        except (KeyboardInterrupt, _Stop):
+        except _Stop:
             return 0
         except (RuntimeError, TimeoutError) as exc:
             print(f"error: {exc}", file=sys.stderr, flush=True)

@@ -45,6 +45,7 @@ def _cmd_dev_up(args: argparse.Namespace) -> int:
         apiservers=args.apiservers,
         etcd_port=args.etcd_port,
         first_apiserver_port=args.port,
+        apiserver_extra_args=args.apiserver_arg,
     ).run()
 
 
@@ -73,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--apiservers", type=int, default=2, help="number of api-server processes")
     p.add_argument("--etcd-port", type=int, default=2379, help="etcd client port (peer port is +1)")
     p.add_argument("--port", type=int, default=6443, help="secure port of the first api-server (others follow)")
+    p.add_argument(
+        "--apiserver-arg", action="append", default=[], metavar="FLAG", help="extra api-server flag (repeatable)"
+    )
     p.set_defaults(func=_cmd_dev_up)
     return parser
 
