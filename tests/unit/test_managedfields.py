@@ -556,3 +556,19 @@ def test_custom_resource_is_free_form_but_metadata_typed() -> None:
         "f:metadata": {"f:finalizers": {'v:"example.com/f"': {}}, "f:labels": {"f:a": {}}},
         "f:spec": {"f:items": {}, "f:nested": {"f:x": {}}, "f:size": {}},
     }
+
+
+def test_apply_item_without_key_is_400() -> None:
+    with pytest.raises(StatusError) as ei:
+        mf.apply(None, cfg(containers=[{"image": "x"}]), "kubectl", False, S, T0)
+    assert ei.value.code == 400
+    assert ei.value.message == (
+        "failed to create typed patch object (test/v1, Kind=Obj): .spec.containers: element 0: "
+        'associative list with keys has an element that omits key field "name" (and doesn\'t have default value)'
+    )
+
+
+def test_apply_key_with_default_may_be_omitted() -> None:
+    out = mf.apply(None, cfg(containers=[{"name": "a", "ports": [{"containerPort": 80}]}]), "k", False, S, T0)
+    mine = paths(out["metadata"]["managedFields"][0])
+    assert '.spec.containers[name="a"].ports[containerPort=80,protocol="TCP"].containerPort' in mine

@@ -505,6 +505,10 @@ def apply(
         raise errors.bad_request("metadata.managedFields must be nil")
     config = _drop_nulls(applied)
     ctx = _ctx(struct_name)
+    problem = _missing_key(config, ctx, None, ())
+    if problem:
+        gvk = f"{config.get('apiVersion', '')}, Kind={config.get('kind', '')}"
+        raise errors.bad_request(f"failed to create typed patch object ({gvk}): {problem}")
 
     if live is not None:
         entries = decode(live.get("metadata", {}).get("managedFields"))
@@ -579,6 +583,32 @@ def conflict_error(conflicts: list[tuple[Entry, Path]]) -> errors.StatusError:
             lines.extend(f"- {path_string(p)}" for p in by_manager[key])
         message = f"Apply failed with {len(conflicts)} conflicts: " + "\n".join(lines)
     return errors.StatusError(409, "Conflict", message, {"causes": causes})
+
+
+def _missing_key(value: Any, t: TypeSpec | None, fld: Field | None, path: Path) -> str | None:
+    """Upstream refuses applied associative-list items that lack a key field without a default."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            ct, cf = _child(t, k)
+            found = _missing_key(v, ct, cf, (*path, "f:" + k))
+            if found:
+                return found
+    elif isinstance(value, list):
+        kind, keys = _list_kind(t, fld)
+        item_t = t.item if isinstance(t, ListOf) else None
+        defaults = _key_defaults(item_t, keys)
+        for i, item in enumerate(value):
+            if kind == "map" and isinstance(item, dict):
+                for k in keys:
+                    if k not in item and k not in defaults:
+                        return (
+                            f"{path_string(path)}: element {i}: associative list with keys has an element "
+                            f'that omits key field "{k}" (and doesn\'t have default value)'
+                        )
+            found = _missing_key(item, item_t, None, (*path, f"i:{i}"))
+            if found:
+                return found
+    return None
 
 
 def _drop_nulls(v: Any) -> Any:
