@@ -33,6 +33,9 @@ REST = web.AppKey("rest", Rest)
 METRICS = web.AppKey("metrics", Metrics)
 AUTHN = web.AppKey("authn", AuthenticationChain)
 AUTHZ = web.AppKey("authz", AuthorizationChain)
+# per-request: who is calling (for authz, audit, admission) and what they asked for
+USER = web.RequestKey("user", UserInfo)
+REQUEST_INFO = web.RequestKey("request_info", RequestInfo)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -62,11 +65,11 @@ def _status_response(err: errors.StatusError) -> web.Response:
 
 
 def _request_info(request: web.Request) -> RequestInfo:
-    ri = request.get("request_info")
+    ri = request.get(REQUEST_INFO)
     if ri is None:
         ri = parse(request.method, request.path, dict(request.query))
-        request["request_info"] = ri
-    return ri  # type: ignore[no-any-return]
+        request[REQUEST_INFO] = ri
+    return ri
 
 
 @web.middleware
@@ -131,20 +134,19 @@ async def inflight_middleware(request: web.Request, handler: Handler) -> web.Str
     if ri.verb == "watch":
         return await handler(request)
     limit = ctx.config.max_requests_inflight
-    current = request.app.get("_inflight", 0)
-    if limit > 0 and current >= limit:
+    if limit > 0 and ctx.inflight >= limit:
         raise errors.too_many_requests()
-    request.app["_inflight"] = current + 1
+    ctx.inflight += 1
     try:
         return await handler(request)
     finally:
-        request.app["_inflight"] = request.app.get("_inflight", 1) - 1
+        ctx.inflight -= 1
 
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     user: UserInfo = await request.app[AUTHN].authenticate(request)
-    request["user"] = user
+    request[USER] = user
     ri = _request_info(request)
     allowed, reason = await request.app[AUTHZ].authorize(Attributes.from_request(user, ri))
     if not allowed:

@@ -33,6 +33,7 @@ class ApiContext:
         self._starting: dict[str, asyncio.Task[Any]] = {}
         self.shutting_down = asyncio.Event()
         self.watches = 0
+        self.inflight = 0
         self.active_watchers: set[Any] = set()
 
     @property

@@ -63,6 +63,14 @@ def _json_loads(body: bytes) -> Any:
         raise errors.bad_request(f"error decoding JSON: {e}") from None
 
 
+def _plain_json(body: bytes) -> Any:
+    """Any JSON value (JSON Patch documents are arrays)."""
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise errors.bad_request(f"error decoding patch: {e}") from None
+
+
 def _yaml_loads(body: bytes) -> Any:
     try:
         from kubeha.api import decode
@@ -108,7 +116,7 @@ def decode_patch(content_type: str | None, body: bytes) -> tuple[str, Any]:
         )
     if not body.strip():
         raise errors.bad_request("the request body is empty")
-    doc = _yaml_loads(body) if mt == APPLY_PATCH else _json_loads(body)
+    doc = _yaml_loads(body) if mt == APPLY_PATCH else _plain_json(body)
     if mt == JSON_PATCH:
         if not isinstance(doc, list):
             raise errors.bad_request("json: cannot unmarshal object into Go value of type jsonpatch.Patch")

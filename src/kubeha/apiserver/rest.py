@@ -303,7 +303,7 @@ class Rest:
             raise errors.bad_request(
                 f'resourceVersionMatch: Unsupported value: "{rvm}": supported values: "Exact", "NotOlderThan"'
             )
-        if rvm and not rv:
+        if rvm and not rv and q.get("sendInitialEvents") is None:
             raise errors.bad_request(
                 "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided"
             )
@@ -535,13 +535,14 @@ class Rest:
         opts: WriteOptions,
         *,
         status: bool = False,
-        precondition_rv: Callable[[Obj], str] | None = None,
+        validate: bool = True,
     ) -> tuple[Obj, bool]:
         """Read-modify-write with retries; returns (stored object, deleted?).
 
         ``mutate`` gets a deep copy of the current object and returns the desired object (already
         prepared by the strategy), or None for "no change". A client-side resourceVersion in the
-        result that differs from the current one is a 409 Conflict (no retry).
+        result that differs from the current one is a 409 Conflict (no retry). ``validate=False``
+        is for server-internal writes that bypass the strategy (bindings), as upstream.
         """
         key = info.key(namespace, name)
         for _ in range(MAX_CONFLICT_RETRIES):
@@ -574,7 +575,8 @@ class Rest:
                 nmd["generation"] = gen
             elif "generation" in cmd:
                 nmd["generation"] = cmd["generation"]
-            validate_update(info, new, current, status=status)
+            if validate:
+                validate_update(info, new, current, status=status)
             if objmeta.same_ignoring_rv(new, current):
                 return current, False
             # the last finalizer of an object being deleted is gone: the object goes too

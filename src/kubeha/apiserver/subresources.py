@@ -134,7 +134,7 @@ async def bind_pod(rest: Rest, namespace: str, name: str, binding: Obj, opts: Wr
         status["conditions"] = conds
         return current
 
-    await rest.write_update(pods, namespace, name, mutate, opts)
+    await rest.write_update(pods, namespace, name, mutate, opts, validate=False)
     return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
 
 
