@@ -142,7 +142,9 @@ def unauthorized(message: str = "Unauthorized") -> StatusError:
     return StatusError(401, "Unauthorized", message)
 
 
-def forbidden(user: str, verb: str, group: str, resource: str, name: str, namespace: str, reason: str = "") -> StatusError:
+def forbidden(
+    user: str, verb: str, group: str, resource: str, name: str, namespace: str, reason: str = ""
+) -> StatusError:
     what = f'{_qualified(group, resource)} "{name}"' if name else _qualified(group, resource)
     scope = f' in the namespace "{namespace}"' if namespace else " at the cluster scope"
     msg = f'{what} is forbidden: User "{user}" cannot {verb} resource "{resource}" in API group "{group}"{scope}'
@@ -172,11 +174,17 @@ def too_large(message: str = "Request entity too large: limit is 3145728") -> St
 
 
 def unsupported_media_type(content_type: str) -> StatusError:
-    return StatusError(415, "UnsupportedMediaType", f'the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf (got "{content_type}")')
+    return StatusError(
+        415,
+        "UnsupportedMediaType",
+        f'the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf (got "{content_type}")',
+    )
 
 
 def too_many_requests(message: str = "Too many requests, please try again later.", retry_after: int = 1) -> StatusError:
-    return StatusError(429, "TooManyRequests", message, {"retryAfterSeconds": retry_after}, {"Retry-After": str(retry_after)})
+    return StatusError(
+        429, "TooManyRequests", message, {"retryAfterSeconds": retry_after}, {"Retry-After": str(retry_after)}
+    )
 
 
 def internal(message: str) -> StatusError:

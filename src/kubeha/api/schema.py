@@ -13,7 +13,7 @@ what etcd stores and what patches operate on, so no conversion sits on the hot p
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 Obj = dict[str, Any]
 
@@ -65,7 +65,7 @@ class Ref:
         return STRUCTS[self.name]
 
 
-TypeSpec = Union[Scalar, ListOf, MapOf, Ref]
+TypeSpec = Scalar | ListOf | MapOf | Ref
 
 
 @dataclass(frozen=True)
