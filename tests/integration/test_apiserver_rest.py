@@ -345,7 +345,7 @@ async def test_status_and_scale_subresources(api: Api) -> None:
     assert d3["spec"]["replicas"] == 3 and d3["metadata"]["generation"] == 2
     sc["spec"]["replicas"] = 4
     sc["metadata"]["resourceVersion"] = d2["metadata"]["resourceVersion"]  # stale
-    code, st = await api.put(f"{deps}/d/scale", sc)
+    code, _st = await api.put(f"{deps}/d/scale", sc)
     assert code == 409
     # the main endpoint ignores status
     d3["status"] = {"replicas": 1}
@@ -429,7 +429,7 @@ async def test_watch_semantics(api: Api) -> None:
     )
     assert evs[0]["type"] == "ADDED" and evs[1]["type"] == "BOOKMARK"
     assert evs[1]["object"]["metadata"]["annotations"] == {"k8s.io/initial-events-end": "true"}
-    code, st = await api.get(CM.format(ns=ns) + "?watch=true&sendInitialEvents=true")
+    code, _st = await api.get(CM.format(ns=ns) + "?watch=true&sendInitialEvents=true")
     assert code == 422
 
     # selector transitions, legacy /watch/ path, Table watch

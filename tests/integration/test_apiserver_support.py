@@ -75,12 +75,12 @@ class Api:
         assert code == 201, doc
         return name
 
-    async def watch_lines(self, path: str, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
+    async def watch_lines(self, path: str, count: int, wait: float = 10.0) -> list[dict[str, Any]]:
         """The first ``count`` events of a watch (or fewer if the stream ends)."""
         import asyncio
 
         out: list[dict[str, Any]] = []
-        async with self.client.get(path, timeout=timeout) as r:
+        async with self.client.get(path) as r:
             assert r.status == 200, await r.text()
 
             async def read() -> None:
@@ -90,7 +90,7 @@ class Api:
                         return
                     out.append(orjson.loads(line))
 
-            await asyncio.wait_for(read(), timeout)
+            await asyncio.wait_for(read(), wait)
         return out
 
 

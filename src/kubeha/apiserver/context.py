@@ -34,6 +34,9 @@ class ApiContext:
         self.shutting_down = asyncio.Event()
         self.watches = 0
         self.inflight = 0
+        # False while the server creates the system objects (readyz waits for it, like upstream's
+        # post-start hooks); in-process apps that skip that step are ready at once
+        self.bootstrapped = True
         self.active_watchers: set[Any] = set()
 
     @property

@@ -43,8 +43,12 @@ def checks_for(ctx: ApiContext, endpoint: str) -> dict[str, Check]:
     async def shutdown() -> bool:
         return not ctx.shutting_down.is_set()
 
+    async def bootstrapped() -> bool:
+        return ctx.bootstrapped
+
     checks: dict[str, Check] = {"ping": ping, "log": ping, "etcd": etcd}
     if endpoint == "readyz":
+        checks["poststarthook/bootstrap-objects"] = bootstrapped
         checks["shutdown"] = shutdown
     return checks
 

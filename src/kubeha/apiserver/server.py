@@ -141,6 +141,7 @@ async def serve(args: argparse.Namespace) -> int:
     )
     await site.start()
     log.info("serving on https://%s:%d", args.bind_address, args.secure_port)
+    ctx.bootstrapped = False
     bootstrap = asyncio.create_task(_ensure_system_objects(rest))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -168,6 +169,7 @@ async def _ensure_system_objects(rest: Rest) -> None:
     for attempt in range(10_000):
         try:
             await startup.ensure_system_objects(rest)
+            rest.ctx.bootstrapped = True
             return
         except Exception as e:
             if attempt % 10 == 0:
