@@ -595,6 +595,10 @@ class Rest:
                     await self.store.delete(key, expected_mod_revision=int(cur_rv), also=plan.also)
                 except (Conflict, KeyNotFound):
                     continue
+                if info.namespaced and namespace:
+                    from kubeha.apiserver.delete import maybe_finish_namespace
+
+                    await maybe_finish_namespace(self, namespace)
                 return new, True
             plan = WritePlan()
             hook = WRITE_HOOKS.get(_hook_key(info))
