@@ -184,7 +184,7 @@ async def test_slow_watcher_is_terminated(store: Store, prefix: str) -> None:
     await c.start()
     try:
         slow = c.watch(c.revision)
-        fast = c.watch(c.revision)
+        fast = c.watch(c.revision, queue_size=100)  # never behind, however etcd batches events
         fast_task = asyncio.ensure_future(take(fast, 12))
         for i in range(12):
             await store.create(f"{prefix}default/p{i}", pod(f"p{i}"))

@@ -434,7 +434,12 @@ class Cacher:
         return [o for k in keys if predicate(o := objects[k])], self.revision
 
     def watch(
-        self, from_revision: int, *, predicate: Predicate | None = None, key_prefix: str | None = None
+        self,
+        from_revision: int,
+        *,
+        predicate: Predicate | None = None,
+        key_prefix: str | None = None,
+        queue_size: int | None = None,
     ) -> CacheWatcher:
         """Watch from ``from_revision`` (exclusive; 0 = ADDED events for every current object,
         then changes). Raises Compacted when that revision is older than the cache keeps, and
@@ -459,7 +464,7 @@ class Cacher:
                 if out is not None:
                     initial.append(out)
             after = max(self.revision, from_revision)
-        w = CacheWatcher(self, initial, after, predicate, prefix, self.watcher_queue)
+        w = CacheWatcher(self, initial, after, predicate, prefix, queue_size or self.watcher_queue)
         w.last_revision = from_revision or self.revision
         self._watchers.add(w)
         return w
