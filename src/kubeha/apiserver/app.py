@@ -258,10 +258,13 @@ async def handle_discovery(request: web.Request, ri: RequestInfo) -> web.StreamR
     elif parts[0] == "apis" and len(parts) == 3:
         group, version = parts[1], parts[2]
     elif parts[0] == "apis" and len(parts) == 2:
-        versions = group_versions().get(parts[1])
-        if not versions:
-            raise not_found_path()
-        return neg.json_response(_fallback_group(parts[1], versions))
+        group_doc = disc.api_group(parts[1]) if disc is not None and hasattr(disc, "api_group") else None
+        if group_doc is None:
+            versions = group_versions().get(parts[1])
+            if not versions:
+                raise not_found_path()
+            group_doc = _fallback_group(parts[1], versions)
+        return neg.json_response(group_doc)
     else:
         raise not_found_path()
     doc = disc.api_resource_list(group, version) if disc is not None else _fallback_api_resource_list(group, version)
