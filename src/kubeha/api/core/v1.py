@@ -1585,7 +1585,8 @@ class PodStrategy(Strategy):
     track_generation = False
 
     def default(self, obj: Obj) -> None:
-        pod.default_pod_spec(obj.setdefault("spec", {}))
+        obj.setdefault("spec", {})
+        pod.default_pod(obj)
 
     def prepare_for_create(self, obj: Obj) -> None:
         super().prepare_for_create(obj)
