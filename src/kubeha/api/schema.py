@@ -12,7 +12,7 @@ what etcd stores and what patches operate on, so no conversion sits on the hot p
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 Obj = dict[str, Any]
@@ -164,6 +164,21 @@ def f(json: str, number: int, type: TypeSpec | str, doc: str = "", **kw: Any) ->
     A ``str`` type is a struct reference.
     """
     return Field(json=json, number=number, type=Ref(type) if isinstance(type, str) else type, doc=doc, **kw)
+
+
+def inline(number: int, name: str) -> tuple[Field, ...]:
+    """A Go embedded struct (``Volume`` embeds ``VolumeSource``): flat in JSON, one nested message
+    in protobuf. Gives a marker field (JSON name "", the message's number) that the protobuf codec
+    expands, and the embedded struct's fields as JSON-only copies. ``name`` must be declared first.
+    """
+    embedded = STRUCTS[name]
+    marker = Field(
+        json="",
+        number=number,
+        type=Ref(name),
+        doc=f"protobuf-only: the fields of {embedded.short_name} are inlined in this object's JSON",
+    )
+    return (marker, *(replace(fl, number=0) for fl in embedded.fields if fl.json))
 
 
 def type_meta_fields() -> tuple[Field, Field]:

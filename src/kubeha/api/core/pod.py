@@ -42,6 +42,7 @@ from kubeha.api.schema import (
     Struct,
     TypeSpec,
     f,
+    inline,
     list_of,
     map_of,
     struct,
@@ -230,9 +231,7 @@ struct(
 
 # -- containers ------------------------------------------------------------------------------------------
 
-struct(
-    CORE + "Container",
-    "One application container run inside a pod.",
+_CONTAINER_FIELDS = (
     f("name", 1, STRING, "Container name, a DNS label unique within the pod.", required=True),
     f("image", 2, STRING, "Container image reference."),
     f("command", 3, list_of(STRING), "Entrypoint; replaces the image's ENTRYPOINT.", list_type="atomic"),
@@ -321,190 +320,22 @@ struct(
 )
 
 struct(
-    CORE + "EphemeralContainer",
-    "A debugging container added to a running pod; it is never restarted.",
-    f(
-        "",
-        1,
-        CORE + "EphemeralContainerCommon",
-        "protobuf-only: the fields of EphemeralContainerCommon are inlined in this object's JSON",
-    ),
-    f("name", 0, STRING, "Container name, a DNS label unique within the pod.", required=True),
-    f("image", 0, STRING, "Container image reference."),
-    f("command", 0, list_of(STRING), "Entrypoint; replaces the image's ENTRYPOINT.", list_type="atomic"),
-    f("args", 0, list_of(STRING), "Arguments; replace the image's CMD.", list_type="atomic"),
-    f("workingDir", 0, STRING, "Working directory of the process."),
-    f(
-        "ports",
-        0,
-        list_of(CORE + "ContainerPort"),
-        "Ports the container exposes (informational).",
-        strategy="merge",
-        merge_key="containerPort",
-        list_type="map",
-        map_keys=("containerPort", "protocol"),
-    ),
-    f(
-        "envFrom",
-        0,
-        list_of(CORE + "EnvFromSource"),
-        "Sources whose keys become environment variables.",
-        list_type="atomic",
-    ),
-    f(
-        "env",
-        0,
-        list_of(CORE + "EnvVar"),
-        "Environment variables.",
-        strategy="merge",
-        merge_key="name",
-        list_type="map",
-        map_keys=("name",),
-    ),
-    f("resources", 0, CORE + "ResourceRequirements", "Compute resources of the container."),
-    f("resizePolicy", 0, list_of(CORE + "ContainerResizePolicy"), "", list_type="atomic"),
-    f("restartPolicy", 0, STRING, "For init containers only: Always makes it a sidecar.", pointer=True),
-    f(
-        "volumeMounts",
-        0,
-        list_of(CORE + "VolumeMount"),
-        "Volumes mounted into the container.",
-        strategy="merge",
-        merge_key="mountPath",
-        list_type="map",
-        map_keys=("mountPath",),
-    ),
-    f(
-        "volumeDevices",
-        0,
-        list_of(CORE + "VolumeDevice"),
-        "",
-        strategy="merge",
-        merge_key="devicePath",
-        list_type="map",
-        map_keys=("devicePath",),
-    ),
-    f("livenessProbe", 0, CORE + "Probe", "Restarts the container when it fails."),
-    f("readinessProbe", 0, CORE + "Probe", "Removes the pod from service endpoints when it fails."),
-    f("startupProbe", 0, CORE + "Probe", "Holds the other probes until the container has started."),
-    f("lifecycle", 0, CORE + "Lifecycle", "Start and stop hooks."),
-    f(
-        "terminationMessagePath",
-        0,
-        STRING,
-        "File whose content becomes the termination message.",
-        default="/dev/termination-log",
-    ),
-    f(
-        "terminationMessagePolicy",
-        0,
-        STRING,
-        "How the termination message is filled.",
-        enum=("File", "FallbackToLogsOnError"),
-        default="File",
-    ),
-    f(
-        "imagePullPolicy",
-        0,
-        STRING,
-        "When to pull the image: Always, Never or IfNotPresent.",
-        enum=("Always", "Never", "IfNotPresent"),
-    ),
-    f("securityContext", 0, CORE + "SecurityContext", "Container security settings."),
-    f("stdin", 0, BOOL, "Keep a stdin buffer open."),
-    f("stdinOnce", 0, BOOL, ""),
-    f("tty", 0, BOOL, "Allocate a TTY."),
-    f("targetContainerName", 2, STRING, "Container whose namespaces this one joins."),
+    CORE + "Container",
+    "One application container run inside a pod.",
+    *_CONTAINER_FIELDS,
 )
 
 struct(
     CORE + "EphemeralContainerCommon",
     "Container fields shared by ephemeral containers (protobuf-only wrapper).",
-    f("name", 1, STRING, "Container name, a DNS label unique within the pod.", required=True),
-    f("image", 2, STRING, "Container image reference."),
-    f("command", 3, list_of(STRING), "Entrypoint; replaces the image's ENTRYPOINT.", list_type="atomic"),
-    f("args", 4, list_of(STRING), "Arguments; replace the image's CMD.", list_type="atomic"),
-    f("workingDir", 5, STRING, "Working directory of the process."),
-    f(
-        "ports",
-        6,
-        list_of(CORE + "ContainerPort"),
-        "Ports the container exposes (informational).",
-        strategy="merge",
-        merge_key="containerPort",
-        list_type="map",
-        map_keys=("containerPort", "protocol"),
-    ),
-    f(
-        "envFrom",
-        19,
-        list_of(CORE + "EnvFromSource"),
-        "Sources whose keys become environment variables.",
-        list_type="atomic",
-    ),
-    f(
-        "env",
-        7,
-        list_of(CORE + "EnvVar"),
-        "Environment variables.",
-        strategy="merge",
-        merge_key="name",
-        list_type="map",
-        map_keys=("name",),
-    ),
-    f("resources", 8, CORE + "ResourceRequirements", "Compute resources of the container."),
-    f("resizePolicy", 23, list_of(CORE + "ContainerResizePolicy"), "", list_type="atomic"),
-    f("restartPolicy", 24, STRING, "For init containers only: Always makes it a sidecar.", pointer=True),
-    f(
-        "volumeMounts",
-        9,
-        list_of(CORE + "VolumeMount"),
-        "Volumes mounted into the container.",
-        strategy="merge",
-        merge_key="mountPath",
-        list_type="map",
-        map_keys=("mountPath",),
-    ),
-    f(
-        "volumeDevices",
-        21,
-        list_of(CORE + "VolumeDevice"),
-        "",
-        strategy="merge",
-        merge_key="devicePath",
-        list_type="map",
-        map_keys=("devicePath",),
-    ),
-    f("livenessProbe", 10, CORE + "Probe", "Restarts the container when it fails."),
-    f("readinessProbe", 11, CORE + "Probe", "Removes the pod from service endpoints when it fails."),
-    f("startupProbe", 22, CORE + "Probe", "Holds the other probes until the container has started."),
-    f("lifecycle", 12, CORE + "Lifecycle", "Start and stop hooks."),
-    f(
-        "terminationMessagePath",
-        13,
-        STRING,
-        "File whose content becomes the termination message.",
-        default="/dev/termination-log",
-    ),
-    f(
-        "terminationMessagePolicy",
-        20,
-        STRING,
-        "How the termination message is filled.",
-        enum=("File", "FallbackToLogsOnError"),
-        default="File",
-    ),
-    f(
-        "imagePullPolicy",
-        14,
-        STRING,
-        "When to pull the image: Always, Never or IfNotPresent.",
-        enum=("Always", "Never", "IfNotPresent"),
-    ),
-    f("securityContext", 15, CORE + "SecurityContext", "Container security settings."),
-    f("stdin", 16, BOOL, "Keep a stdin buffer open."),
-    f("stdinOnce", 17, BOOL, ""),
-    f("tty", 18, BOOL, "Allocate a TTY."),
+    *_CONTAINER_FIELDS,
+)
+
+struct(
+    CORE + "EphemeralContainer",
+    "A debugging container added to a running pod; it is never restarted.",
+    *inline(1, CORE + "EphemeralContainerCommon"),
+    f("targetContainerName", 2, STRING, "Container whose namespaces this one joins."),
 )
 
 struct(
@@ -550,15 +381,15 @@ struct(
 )
 
 struct(
+    CORE + "LocalObjectReference",
+    "A reference to an object by name in the same namespace.",
+    f("name", 1, STRING, ""),
+)
+
+struct(
     CORE + "ConfigMapKeySelector",
     "Selects one key of a ConfigMap.",
-    f(
-        "",
-        1,
-        CORE + "LocalObjectReference",
-        "protobuf-only: the fields of LocalObjectReference are inlined in this object's JSON",
-    ),
-    f("name", 0, STRING, ""),
+    *inline(1, CORE + "LocalObjectReference"),
     f("key", 2, STRING, "", required=True),
     f("optional", 3, BOOL, "", pointer=True),
 )
@@ -566,13 +397,7 @@ struct(
 struct(
     CORE + "SecretKeySelector",
     "Selects one key of a Secret.",
-    f(
-        "",
-        1,
-        CORE + "LocalObjectReference",
-        "protobuf-only: the fields of LocalObjectReference are inlined in this object's JSON",
-    ),
-    f("name", 0, STRING, ""),
+    *inline(1, CORE + "LocalObjectReference"),
     f("key", 2, STRING, "", required=True),
     f("optional", 3, BOOL, "", pointer=True),
 )
@@ -588,26 +413,14 @@ struct(
 struct(
     CORE + "ConfigMapEnvSource",
     "A ConfigMap used as a whole set of environment variables.",
-    f(
-        "",
-        1,
-        CORE + "LocalObjectReference",
-        "protobuf-only: the fields of LocalObjectReference are inlined in this object's JSON",
-    ),
-    f("name", 0, STRING, ""),
+    *inline(1, CORE + "LocalObjectReference"),
     f("optional", 2, BOOL, "", pointer=True),
 )
 
 struct(
     CORE + "SecretEnvSource",
     "A Secret used as a whole set of environment variables.",
-    f(
-        "",
-        1,
-        CORE + "LocalObjectReference",
-        "protobuf-only: the fields of LocalObjectReference are inlined in this object's JSON",
-    ),
-    f("name", 0, STRING, ""),
+    *inline(1, CORE + "LocalObjectReference"),
     f("optional", 2, BOOL, "", pointer=True),
 )
 
@@ -662,28 +475,24 @@ struct(
 # -- probes and lifecycle hooks --------------------------------------------------------------------------
 
 struct(
-    CORE + "Probe",
-    "A periodic health check of a container.",
-    f("", 1, CORE + "ProbeHandler", "protobuf-only: the fields of ProbeHandler are inlined in this object's JSON"),
-    f("exec", 0, CORE + "ExecAction", ""),
-    f("httpGet", 0, CORE + "HTTPGetAction", ""),
-    f("tcpSocket", 0, CORE + "TCPSocketAction", ""),
-    f("grpc", 0, CORE + "GRPCAction", ""),
-    f("initialDelaySeconds", 2, INT32, "Seconds after start before the first probe."),
-    f("timeoutSeconds", 3, INT32, "Seconds before a probe times out.", default=1),
-    f("periodSeconds", 4, INT32, "Seconds between probes.", default=10),
-    f("successThreshold", 5, INT32, "Consecutive successes to count as healthy.", default=1),
-    f("failureThreshold", 6, INT32, "Consecutive failures to count as unhealthy.", default=3),
-    f("terminationGracePeriodSeconds", 7, INT64, "", pointer=True),
-)
-
-struct(
     CORE + "ProbeHandler",
     "The action a probe performs (protobuf-only wrapper; its fields are inlined in Probe).",
     f("exec", 1, CORE + "ExecAction", ""),
     f("httpGet", 2, CORE + "HTTPGetAction", ""),
     f("tcpSocket", 3, CORE + "TCPSocketAction", ""),
     f("grpc", 4, CORE + "GRPCAction", ""),
+)
+
+struct(
+    CORE + "Probe",
+    "A periodic health check of a container.",
+    *inline(1, CORE + "ProbeHandler"),
+    f("initialDelaySeconds", 2, INT32, "Seconds after start before the first probe."),
+    f("timeoutSeconds", 3, INT32, "Seconds before a probe times out.", default=1),
+    f("periodSeconds", 4, INT32, "Seconds between probes.", default=10),
+    f("successThreshold", 5, INT32, "Consecutive successes to count as healthy.", default=1),
+    f("failureThreshold", 6, INT32, "Consecutive failures to count as unhealthy.", default=3),
+    f("terminationGracePeriodSeconds", 7, INT64, "", pointer=True),
 )
 
 struct(
@@ -831,43 +640,6 @@ struct(
 # -- volumes ---------------------------------------------------------------------------------------------
 
 struct(
-    CORE + "Volume",
-    "A named volume that containers of the pod can mount.",
-    f("name", 1, STRING, "Volume name, a DNS label unique within the pod.", required=True),
-    f("", 2, CORE + "VolumeSource", "protobuf-only: the fields of VolumeSource are inlined in this object's JSON"),
-    f("hostPath", 0, CORE + "HostPathVolumeSource", ""),
-    f("emptyDir", 0, CORE + "EmptyDirVolumeSource", ""),
-    f("gcePersistentDisk", 0, CORE + "GCEPersistentDiskVolumeSource", ""),
-    f("awsElasticBlockStore", 0, CORE + "AWSElasticBlockStoreVolumeSource", ""),
-    f("gitRepo", 0, CORE + "GitRepoVolumeSource", ""),
-    f("secret", 0, CORE + "SecretVolumeSource", ""),
-    f("nfs", 0, CORE + "NFSVolumeSource", ""),
-    f("iscsi", 0, CORE + "ISCSIVolumeSource", ""),
-    f("glusterfs", 0, CORE + "GlusterfsVolumeSource", ""),
-    f("persistentVolumeClaim", 0, CORE + "PersistentVolumeClaimVolumeSource", ""),
-    f("rbd", 0, CORE + "RBDVolumeSource", ""),
-    f("flexVolume", 0, CORE + "FlexVolumeSource", ""),
-    f("cinder", 0, CORE + "CinderVolumeSource", ""),
-    f("cephfs", 0, CORE + "CephFSVolumeSource", ""),
-    f("flocker", 0, CORE + "FlockerVolumeSource", ""),
-    f("downwardAPI", 0, CORE + "DownwardAPIVolumeSource", ""),
-    f("fc", 0, CORE + "FCVolumeSource", ""),
-    f("azureFile", 0, CORE + "AzureFileVolumeSource", ""),
-    f("configMap", 0, CORE + "ConfigMapVolumeSource", ""),
-    f("vsphereVolume", 0, CORE + "VsphereVirtualDiskVolumeSource", ""),
-    f("quobyte", 0, CORE + "QuobyteVolumeSource", ""),
-    f("azureDisk", 0, CORE + "AzureDiskVolumeSource", ""),
-    f("photonPersistentDisk", 0, CORE + "PhotonPersistentDiskVolumeSource", ""),
-    f("projected", 0, CORE + "ProjectedVolumeSource", ""),
-    f("portworxVolume", 0, CORE + "PortworxVolumeSource", ""),
-    f("scaleIO", 0, CORE + "ScaleIOVolumeSource", ""),
-    f("storageos", 0, CORE + "StorageOSVolumeSource", ""),
-    f("csi", 0, CORE + "CSIVolumeSource", ""),
-    f("ephemeral", 0, CORE + "EphemeralVolumeSource", ""),
-    f("image", 0, CORE + "ImageVolumeSource", ""),
-)
-
-struct(
     CORE + "VolumeSource",
     "The storage behind a volume; exactly one source is set.",
     f("hostPath", 1, CORE + "HostPathVolumeSource", ""),
@@ -903,9 +675,10 @@ struct(
 )
 
 struct(
-    CORE + "LocalObjectReference",
-    "A reference to an object by name in the same namespace.",
-    f("name", 1, STRING, ""),
+    CORE + "Volume",
+    "A named volume that containers of the pod can mount.",
+    f("name", 1, STRING, "Volume name, a DNS label unique within the pod.", required=True),
+    *inline(2, CORE + "VolumeSource"),
 )
 
 struct(
@@ -950,13 +723,7 @@ struct(
 struct(
     CORE + "ConfigMapVolumeSource",
     "A ConfigMap's keys presented as files.",
-    f(
-        "",
-        1,
-        CORE + "LocalObjectReference",
-        "protobuf-only: the fields of LocalObjectReference are inlined in this object's JSON",
-    ),
-    f("name", 0, STRING, ""),
+    *inline(1, CORE + "LocalObjectReference"),
     f("items", 2, list_of(CORE + "KeyToPath"), "", list_type="atomic"),
     f("defaultMode", 3, INT32, "File mode bits of the created files (decimal in JSON).", pointer=True, default=420),
     f("optional", 4, BOOL, "", pointer=True),
@@ -998,13 +765,7 @@ struct(
 struct(
     CORE + "SecretProjection",
     "A Secret projected into a projected volume.",
-    f(
-        "",
-        1,
-        CORE + "LocalObjectReference",
-        "protobuf-only: the fields of LocalObjectReference are inlined in this object's JSON",
-    ),
-    f("name", 0, STRING, ""),
+    *inline(1, CORE + "LocalObjectReference"),
     f("items", 2, list_of(CORE + "KeyToPath"), "", list_type="atomic"),
     f("optional", 4, BOOL, "", pointer=True),
 )
@@ -1012,13 +773,7 @@ struct(
 struct(
     CORE + "ConfigMapProjection",
     "A ConfigMap projected into a projected volume.",
-    f(
-        "",
-        1,
-        CORE + "LocalObjectReference",
-        "protobuf-only: the fields of LocalObjectReference are inlined in this object's JSON",
-    ),
-    f("name", 0, STRING, ""),
+    *inline(1, CORE + "LocalObjectReference"),
     f("items", 2, list_of(CORE + "KeyToPath"), "", list_type="atomic"),
     f("optional", 4, BOOL, "", pointer=True),
 )
