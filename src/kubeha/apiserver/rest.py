@@ -281,13 +281,13 @@ class Rest:
 
     async def get_object(self, info: ResourceInfo, namespace: str, name: str) -> Obj:
         try:
-            return dict(await self.store.get(info.key(namespace, name)))
+            return info.decode(dict(await self.store.get(info.key(namespace, name))))
         except KeyNotFound:
             raise _not_found(info, name) from None
 
     async def maybe_get(self, info: ResourceInfo, namespace: str, name: str) -> Obj | None:
         try:
-            return dict(await self.store.get(info.key(namespace, name)))
+            return info.decode(dict(await self.store.get(info.key(namespace, name))))
         except KeyNotFound:
             return None
 
@@ -337,6 +337,9 @@ class Rest:
             md = obj.get("metadata") or {}
             return label.matches(md.get("labels")) and fields.matches(obj, getters)
 
+        if info.from_storage is not None:
+            # predicates run on stored objects (cache, etcd pages); selectors speak the API's form
+            return lambda obj: pred(info.decode(obj))
         return pred
 
     def list_prefix(self, info: ResourceInfo, namespace: str) -> str:
@@ -351,18 +354,15 @@ class Rest:
         # a name-pinning field selector narrows the read to one key
         items: list[Obj]
         meta: dict[str, Any] = {}
-        if p.limit > 0 or p.continue_token or p.resource_version_match == "Exact":
+        # Consistent lists (resourceVersion "") read etcd: the watch cache can only prove it is
+        # fresh through etcd progress notifications, which etcd 3.4 may send early (etcd#15220).
+        if p.limit > 0 or p.continue_token or p.resource_version_match == "Exact" or p.resource_version == "":
             items, meta = await self._list_from_etcd(info, prefix, p, pred)
         else:
             cacher = await self.ctx.cacher(info)
-            if p.resource_version == "":
-                min_rev = await self.ctx.current_revision()
-            elif p.resource_version == "0":
-                min_rev = 0
-            else:
-                min_rev = int(p.resource_version)
+            min_rev = 0 if p.resource_version == "0" else int(p.resource_version)
             items, rev = await cacher.list(predicate=pred, namespace_prefix=prefix, min_revision=min_rev)
-            items = sorted((dict(o) for o in items), key=_sort_key)
+            items = sorted((info.decode(dict(o)) for o in items), key=_sort_key)
             meta = {"resourceVersion": str(rev)}
         return {"kind": info.list_kind, "apiVersion": info.group_version, "metadata": meta, "items": items}
 
@@ -396,7 +396,7 @@ class Rest:
             remaining = getattr(res, "remaining", None)
             for i, obj in enumerate(page):
                 if pred is None or pred(obj):
-                    items.append(obj)
+                    items.append(info.decode(obj))
                     if limit and len(items) >= limit:
                         last_key = _obj_key(info, obj)
                         # unread rest of this page means more remain
@@ -425,11 +425,24 @@ class Rest:
 
     # -- writes -------------------------------------------------------------------------------------
 
-    async def check_namespace_writable(self, info: ResourceInfo, namespace: str) -> None:
+    async def check_namespace_writable(
+        self, info: ResourceInfo, namespace: str, *, live: bool = False
+    ) -> list[Compare]:
+        """Refuse writes into a missing or terminating namespace; returns guards for the write.
+
+        An active namespace in the watch cache saves an etcd read per create: the write then carries
+        a guard that the namespace is still at the revision we checked, so a namespace that started
+        terminating meanwhile fails the guard (Conflict), and the caller checks again ``live``.
+        """
         if not info.namespaced:
-            return
+            return []
+        key = f"/registry/namespaces/{namespace}"
+        if not live:
+            cached = self._cached_namespace(key)
+            if cached is not None:
+                return [Compare(key, int(cached["metadata"]["resourceVersion"]))]
         try:
-            ns = await self.store.get(f"/registry/namespaces/{namespace}")
+            ns = await self.store.get(key)
         except KeyNotFound:
             raise errors.not_found("", "namespaces", namespace) from None
         if (ns.get("status") or {}).get("phase") == "Terminating" or (ns.get("metadata") or {}).get(
@@ -452,6 +465,23 @@ class Rest:
                     ],
                 },
             )
+
+    def _cached_namespace(self, key: str) -> Obj | None:
+        """The namespace at ``key`` from a serving watch cache, only when it is active (anything
+        else is decided by a live read)."""
+        from kubeha.api.registry import lookup
+
+        ns_info = lookup("", "v1", "namespaces")
+        cacher = self.ctx.ready_cacher(ns_info) if ns_info is not None else None
+        get = getattr(cacher, "get", None)
+        ns = get(key) if get is not None else None
+        if not isinstance(ns, dict):
+            return None
+        md = ns.get("metadata") or {}
+        if md.get("deletionTimestamp") or (ns.get("status") or {}).get("phase") == "Terminating":
+            return None
+        rv = md.get("resourceVersion")
+        return ns if isinstance(rv, str) and rv.isdigit() else None
 
     def bind_namespace(self, info: ResourceInfo, obj: Obj, namespace: str) -> None:
         md = objmeta.meta(obj)
@@ -484,7 +514,7 @@ class Rest:
         md = objmeta.meta(obj)
         if md.get("resourceVersion"):
             raise errors.bad_request("resourceVersion should not be set on objects to be created")
-        await self.check_namespace_writable(info, namespace)
+        ns_guards = await self.check_namespace_writable(info, namespace)
         generate = not md.get("name") and md.get("generateName")
         for attempt in range(8):
             candidate = copy.deepcopy(obj)
@@ -514,13 +544,18 @@ class Rest:
                 return candidate
             key = info.key(namespace, cmd["name"])
             try:
-                return dict(await self.store.create(key, candidate, also=plan.also, guards=plan.guards))
+                stored = await self.store.create(
+                    key, info.encode(candidate), also=plan.also, guards=[*plan.guards, *ns_guards]
+                )
+                return info.decode(dict(stored))
             except KeyExists:
                 if generate and attempt < 7:
                     continue
                 raise errors.already_exists(info.group, info.resource, cmd["name"]) from None
             except Conflict:
-                # a guard (e.g. an allocation claim) lost a race: plan again
+                # a guard (an allocation claim, or the namespace we checked) lost a race: plan again
+                if ns_guards:
+                    ns_guards = await self.check_namespace_writable(info, namespace, live=True)
                 if attempt < 7:
                     continue
                 raise
@@ -547,7 +582,7 @@ class Rest:
         key = info.key(namespace, name)
         for _ in range(MAX_CONFLICT_RETRIES):
             try:
-                current = dict(await self.store.get(key))
+                current = info.decode(dict(await self.store.get(key)))
             except KeyNotFound:
                 raise _not_found(info, name) from None
             cur_rv = objmeta.resource_version(current)
@@ -559,12 +594,18 @@ class Rest:
                 raise _conflict(info, name)
             nmd = objmeta.meta(new)
             cmd = current.get("metadata") or {}
-            # system fields are the server's
-            for k in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds"):
-                if k in cmd:
-                    nmd[k] = cmd[k]
-                else:
-                    nmd.pop(k, None)
+            validation = _mod("kubeha.api.validation")
+            if validate and validation is not None:
+                # upstream's BeforeUpdate: keep stored system fields the client left out; a changed
+                # uid or deletion timestamp is then rejected by validate_object_meta_update (422)
+                validation.fill_update_meta(new, current)
+            else:
+                # server-internal writes: system fields are the server's
+                for k in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds"):
+                    if k in cmd:
+                        nmd[k] = cmd[k]
+                    else:
+                        nmd.pop(k, None)
             if info.namespaced:
                 nmd["namespace"] = namespace
             nmd["resourceVersion"] = cur_rv
@@ -609,9 +650,9 @@ class Rest:
                 return new, False
             try:
                 stored = await self.store.update(
-                    key, new, expected_mod_revision=int(cur_rv), also=plan.also, guards=plan.guards
+                    key, info.encode(new), expected_mod_revision=int(cur_rv), also=plan.also, guards=plan.guards
                 )
-                return dict(stored), False
+                return info.decode(dict(stored)), False
             except Conflict:
                 continue
             except KeyNotFound:

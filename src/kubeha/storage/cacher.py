@@ -145,7 +145,7 @@ class CacheWatcher:
         """The revision a BOOKMARK may carry now: the cache's revision when this watcher has been
         handed everything it has, else the last revision handed out."""
         if self._pos >= len(self._initial) and not self._queue:
-            return max(self.last_revision, self._cacher.revision)
+            return max(self.last_revision, self._cacher.applied_revision)
         return self.last_revision
 
     @property
@@ -217,6 +217,10 @@ class Cacher:
         self.watcher_queue = watcher_queue
         self.ready = asyncio.Event()
         self.revision = 0  # newest revision seen (events and progress notifications)
+        # Newest revision whose changes are in the cache (lists and events only). etcd 3.4 may
+        # report progress past events it has not delivered yet (etcd#15220), so watchers start
+        # after this revision, never after a progress-only one, or they could miss those events.
+        self.applied_revision = 0
         self._objects: dict[str, Obj] = {}
         self._sorted: list[str] | None = None  # sorted keys, rebuilt lazily after adds/removes
         self._events: deque[ObjEvent] = deque()
@@ -301,6 +305,7 @@ class Cacher:
             for w in list(self._watchers):
                 w._terminate(Compacted(w.last_revision, revision))
         self.revision = max(self.revision, revision) if first else revision
+        self.applied_revision = revision
         self._resolve_waiters()
         self.ready.set()
 
@@ -329,6 +334,7 @@ class Cacher:
         if len(self._events) >= self.capacity:
             self._window_start = self._events.popleft().revision
         self._events.append(ev)
+        self.applied_revision = max(self.applied_revision, ev.revision)
         for w in list(self._watchers):
             w._offer(ev)
         self._advance(ev.revision)
@@ -453,7 +459,7 @@ class Cacher:
                 o = self._objects[k]
                 if predicate is None or predicate(o):
                     initial.append(ObjEvent("ADDED", o, None, _rv(o), k))
-            after = self.revision
+            after = self.applied_revision
         elif from_revision < self._window_start:
             raise Compacted(from_revision, self._window_start)
         else:
@@ -463,9 +469,9 @@ class Cacher:
                 out = filter_event(ev, predicate)
                 if out is not None:
                     initial.append(out)
-            after = max(self.revision, from_revision)
+            after = max(self.applied_revision, from_revision)
         w = CacheWatcher(self, initial, after, predicate, prefix, queue_size or self.watcher_queue)
-        w.last_revision = from_revision or self.revision
+        w.last_revision = from_revision or self.applied_revision
         self._watchers.add(w)
         return w
 
