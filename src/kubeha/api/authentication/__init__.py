@@ -1,0 +1,1 @@
+"""authentication.k8s.io: token requests and reviews, self subject reviews."""
