@@ -1,13 +1,16 @@
 """Work queue semantics (client-go): dedupe, one worker per key, delayed and rate-limited adds,
-shutdown; plus the guarded-task helpers. Time is a fake clock; nothing sleeps."""
+shutdown; plus the guarded-task helpers and the controller runner. Time is a fake clock; nothing sleeps."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 import pytest
 
+from kubeha.api.errors import StatusError
+from kubeha.machinery.controller import Controller, Requeue, enqueue_on, enqueue_owner, owner_key
 from kubeha.machinery.ratelimit import ItemExponentialFailureRateLimiter
 from kubeha.machinery.tasks import Backoff, TaskSet, guarded
 from kubeha.machinery.workqueue import QueueMetrics, RateLimitingQueue, ShutDown
@@ -254,3 +257,148 @@ async def test_taskset_logs_failures_and_stops_all(caplog: pytest.LogCaptureFixt
     with pytest.raises(RuntimeError):
         coro = blocker.wait()
         ts.spawn("late", coro)
+
+
+# -- controller runner ------------------------------------------------------------------------
+
+
+class FakeInformer:
+    def __init__(self) -> None:
+        self.handlers: list[tuple[Any, Any, Any]] = []
+        self.synced = False
+
+    def add_event_handler(self, on_add: Any = None, on_update: Any = None, on_delete: Any = None) -> None:
+        self.handlers.append((on_add, on_update, on_delete))
+
+    async def wait_for_sync(self) -> bool:
+        self.synced = True
+        return True
+
+
+class Tombstone:
+    def __init__(self, key: str, obj: dict[str, Any]) -> None:
+        self.key, self.obj = key, obj
+
+
+def pod(name: str, ns: str = "default", owner: str | None = None, kind: str = "ReplicaSet") -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name, "namespace": ns}
+    if owner:
+        meta["ownerReferences"] = [
+            {"apiVersion": "apps/v1", "kind": "Deployment", "name": "other", "uid": "1"},
+            {"apiVersion": "apps/v1", "kind": kind, "name": owner, "uid": "2", "controller": True},
+        ]
+    return {"metadata": meta}
+
+
+async def test_enqueue_on_adds_keys_for_all_event_kinds() -> None:
+    inf, q = FakeInformer(), make_queue()
+    enqueue_on(inf, q)
+    on_add, on_update, on_delete = inf.handlers[0]
+    on_add(pod("a"))
+    on_update(pod("a"), pod("b", "kube-system"))
+    on_delete(Tombstone("ns/gone", pod("gone", "ns")))
+    on_add({"metadata": {"name": "node-1"}})
+    assert [await q.get() for _ in range(4)] == ["default/a", "kube-system/b", "ns/gone", "node-1"]
+
+
+async def test_enqueue_owner_maps_to_controller_reference() -> None:
+    inf, q = FakeInformer(), make_queue()
+    enqueue_owner(inf, q, "ReplicaSet", "apps")
+    on_add, on_update, on_delete = inf.handlers[0]
+    on_add(pod("p1", owner="rs1"))
+    on_add(pod("p2"))  # no owner: ignored
+    on_add(pod("p3", owner="ss", kind="StatefulSet"))  # other kind: ignored
+    on_update(pod("p1", owner="rs1"), pod("p1", owner="rs2"))  # adopted elsewhere: both owners
+    on_delete(Tombstone("default/p4", pod("p4", owner="rs3")))
+    assert len(q) == 3
+    assert [await q.get() for _ in range(3)] == ["default/rs1", "default/rs2", "default/rs3"]
+    assert owner_key(pod("x", owner="rs"), "ReplicaSet", "") is None  # wrong group
+
+
+async def test_controller_outcomes_drive_the_queue() -> None:
+    clock = FakeClock()
+    q = make_queue(clock)
+    outcomes: dict[str, Any] = {
+        "ok": None,
+        "boom": RuntimeError("bug"),
+        "conflict": StatusError(409, "Conflict", "modified"),
+        "later": Requeue(after=30),
+        "again": Requeue(),
+    }
+    seen: list[str] = []
+
+    async def reconcile(key: str) -> Requeue | None:
+        seen.append(key)
+        out = outcomes[key]
+        if isinstance(out, Exception) and not isinstance(out, Requeue):
+            raise out
+        return out  # type: ignore[no-any-return]
+
+    c = Controller("test", reconcile, q)
+    for key in outcomes:
+        q.add_rate_limited(key)  # give each some history: ok/later must forget it
+    clock.now += 1
+    q.process_delayed()
+    for _ in outcomes:
+        key = await q.get()
+        await c.process(key)
+        q.done(key)
+    assert seen == list(outcomes)
+    assert q.num_requeues("ok") == 0
+    assert q.num_requeues("later") == 0
+    assert q.num_requeues("boom") == 2 and q.num_requeues("conflict") == 2 and q.num_requeues("again") == 2
+    assert q.waiting() == 4
+    clock.now += 2  # backoff 2 s for the failures; "later" waits 30 s
+    assert q.process_delayed() == 3
+    q.shutdown()
+
+
+async def test_controller_drops_after_max_retries() -> None:
+    q = make_queue()
+
+    async def reconcile(key: str) -> None:
+        raise RuntimeError("always")
+
+    c = Controller("drop", reconcile, q, max_retries=2)
+    for _ in range(3):
+        await c.process("k")
+    assert q.num_requeues("k") == 0  # two retries, then forgotten
+    q.shutdown()
+
+
+async def test_controller_run_never_reconciles_a_key_twice_at_once() -> None:
+    q = RateLimitingQueue(name="run")
+    inf = FakeInformer()
+    active: set[str] = set()
+    overlaps = 0
+    calls = 0
+    gate = asyncio.Event()
+
+    async def reconcile(key: str) -> None:
+        nonlocal overlaps, calls
+        calls += 1
+        if key in active:
+            overlaps += 1
+        active.add(key)
+        await gate.wait()
+        active.discard(key)
+
+    c = Controller("run", reconcile, q, workers=4)
+    runner = asyncio.ensure_future(c.run(wait_for=[inf]))
+    q.add("a")
+    q.add("b")
+    for _ in range(5):
+        await asyncio.sleep(0)
+    q.add("a")  # while "a" is being reconciled
+    q.add("a")
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert inf.synced and active == {"a", "b"} and calls == 2
+    gate.set()
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert calls == 3 and overlaps == 0  # "a" once more, after the first finished
+    runner.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await runner
+    assert q.shutting_down
