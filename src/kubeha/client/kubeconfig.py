@@ -50,12 +50,15 @@ class ClientConfig:
         """TLS context trusting ``ca_data`` (else the system store) and presenting the client cert."""
         if self._ssl is not None:
             return self._ssl
-        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+        # With a CA given, trust only that CA (as client-go): the system store stays out.
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         if self.insecure:
             ctx.check_hostname = False
             ctx.verify_mode = ssl.CERT_NONE
         elif self.ca_data:
             ctx.load_verify_locations(cadata=self.ca_data.decode("ascii"))
+        else:
+            ctx.load_default_certs(ssl.Purpose.SERVER_AUTH)
         if self.cert_data and self.key_data:
             _load_cert_chain(ctx, self.cert_data, self.key_data)
         self._ssl = ctx
