@@ -80,3 +80,13 @@ def test_default_controller_limiter_matches_client_go() -> None:
         rl.when(f"other-{i}")
     # A fresh item now waits for the bucket (0.1 s), more than its own 5 ms backoff.
     assert rl.when("fresh") == pytest.approx(0.1)
+
+
+def test_bucket_try_take_never_borrows() -> None:
+    clock = FakeClock()
+    rl = BucketRateLimiter(qps=1, burst=2, clock=clock)
+    assert [rl.try_take(), rl.try_take(), rl.try_take()] == [True, True, False]
+    clock.now += 0.5
+    assert not rl.try_take()
+    clock.now += 0.5
+    assert rl.try_take()

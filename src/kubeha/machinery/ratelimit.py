@@ -73,6 +73,16 @@ class BucketRateLimiter:
             return 0.0
         return -self._tokens / self.qps
 
+    def try_take(self) -> bool:
+        """Take a token only if one is there now (a filter, not a scheduler: never borrows)."""
+        now = self._clock()
+        self._tokens = min(float(self.burst), self._tokens + (now - self._last) * self.qps)
+        self._last = now
+        if self._tokens < 1.0:
+            return False
+        self._tokens -= 1.0
+        return True
+
     def forget(self, item: Hashable) -> None:
         pass  # the bucket is shared by all items; nothing per item to forget
 
