@@ -99,6 +99,12 @@ class ResourceInfo:
     # etcd prefix override when two resources share storage (events.k8s.io events live with
     # core events under /registry/events/)
     storage_prefix: str | None = None
+    # Conversion between this API's form and the stored form, for resources whose storage is
+    # shared with another API version (events.k8s.io/v1 events are stored as core/v1 events).
+    # None means the API form is the stored form. The REST layer applies them at the storage
+    # boundary only, so strategies, validation and responses always see the API form.
+    to_storage: Callable[[Obj], Obj] | None = None
+    from_storage: Callable[[Obj], Obj] | None = None
 
     @property
     def group_version(self) -> str:
@@ -120,6 +126,14 @@ class ResourceInfo:
         if self.namespaced:
             return f"{self.key_prefix()}{namespace}/{name}"
         return f"{self.key_prefix()}{name}"
+
+    def encode(self, obj: Obj) -> Obj:
+        """The stored form of an object in this API's form."""
+        return self.to_storage(obj) if self.to_storage is not None else obj
+
+    def decode(self, obj: Obj) -> Obj:
+        """This API's form of a stored object (a new dict when a converter applies)."""
+        return self.from_storage(obj) if self.from_storage is not None else obj
 
     def subresource(self, name: str) -> SubresourceInfo | None:
         for s in self.subresources:

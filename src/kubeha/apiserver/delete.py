@@ -131,7 +131,7 @@ async def delete_object(
     store = rest.store
     for _ in range(20):
         try:
-            current = dict(await store.get(key))
+            current = info.decode(dict(await store.get(key)))
         except KeyNotFound:
             raise errors.not_found(info.group, info.resource, name) from None
         _check_preconditions(info, current, opts)
@@ -176,10 +176,10 @@ async def delete_object(
             if opts.dry_run:
                 return new, False
             try:
-                stored = await store.update(key, new, expected_mod_revision=int(cur_rv))
+                stored = await store.update(key, info.encode(new), expected_mod_revision=int(cur_rv))
             except Conflict:
                 continue
-            stored = dict(stored)
+            stored = info.decode(dict(stored))
             if is_ns:
                 return await _finish_namespace(rest, info, stored, opts), False
             return stored, False

@@ -465,6 +465,7 @@ class Rest:
                     ],
                 },
             )
+        return []
 
     def _cached_namespace(self, key: str) -> Obj | None:
         """The namespace at ``key`` from a serving watch cache, only when it is active (anything

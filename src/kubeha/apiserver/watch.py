@@ -175,7 +175,7 @@ async def serve_watch(
                     await _bookmark(resp, info, watcher.bookmark_revision)
                     next_bookmark = time.monotonic() + interval
                 continue
-            await resp.write(neg.dumps({"type": ev.type, "object": render(ev.obj)}) + b"\n")
+            await resp.write(neg.dumps({"type": ev.type, "object": render(info.decode(ev.obj))}) + b"\n")
             sent += 1
             if initial_end is not None and sent >= initial_end:
                 await _bookmark(resp, info, init_rev, initial=True)

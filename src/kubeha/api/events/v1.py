@@ -164,5 +164,7 @@ EVENTS = registry.register(
         strategy=EventStrategy(),
         short_names=("ev",),
         storage_prefix="/registry/events/",
+        to_storage=to_core_v1,
+        from_storage=to_events_v1,
     )
 )
