@@ -99,8 +99,8 @@ class Seen:
     def names(self, kind: str) -> list[str]:
         return [n for k, n, _ in self.calls if k == kind]
 
-    async def wait(self, cond: Callable[[], bool], timeout: float = 20) -> None:
-        async with asyncio.timeout(timeout):
+    async def wait(self, cond: Callable[[], bool], within: float = 20) -> None:
+        async with asyncio.timeout(within):
             while not cond():
                 self._changed.clear()
                 await self._changed.wait()
@@ -186,7 +186,9 @@ async def test_relist_after_expired(
             assert inf.indexer.get(f"{ns}/keep")["data"] == {"v": "2"}  # type: ignore[index]
             assert sorted(inf.indexer.keys()) == [f"{ns}/born", f"{ns}/keep"]
             # the delete found by the relist carries the last state the informer knew
-            assert [c for c in seen.calls if c[0] == "delete"][0][1] == "gone"
+            added = next(call for call in seen.calls if call[:2] == ("add", "gone"))
+            deleted = next(call for call in seen.calls if call[0] == "delete")
+            assert deleted == ("delete", "gone", added[2])
         finally:
             await inf.stop()
 
