@@ -285,9 +285,11 @@ class LeaderElector:
         assert self._leader_task is not None
         while True:
             sleep = asyncio.ensure_future(self._sleep(self.retry_period))
-            done, _ = await asyncio.wait({sleep, self._leader_task}, return_when=asyncio.FIRST_COMPLETED)
+            try:
+                done, _ = await asyncio.wait({sleep, self._leader_task}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                sleep.cancel()  # also when run() itself is cancelled: leave no stray timer task
             if self._leader_task in done:
-                sleep.cancel()
                 return
             started = self._clock()
             remaining = self.renew_deadline - (started - last_ok)
