@@ -74,7 +74,7 @@ def test_access_review_validation() -> None:
     assert sar.validate(ok) == []
     both = {"spec": {"user": "u", "resourceAttributes": {}, "nonResourceAttributes": {}}}
     assert fields(sar.validate(both)) == [("spec.nonResourceAttributes", "FieldValueInvalid")]
-    neither = {"spec": {}}
+    neither: dict[str, Any] = {"spec": {}}
     assert fields(sar.validate(neither)) == [
         ("spec.resourceAttributes", "FieldValueInvalid"),
         ("spec.user", "FieldValueInvalid"),

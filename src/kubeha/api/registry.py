@@ -190,6 +190,13 @@ def load_all() -> None:
         "kubeha.api.coordination.v1",
         "kubeha.api.discovery.v1",
         "kubeha.api.events.v1",
+        "kubeha.api.core.quota",
+        "kubeha.api.rbac.v1",
+        "kubeha.api.authentication.v1",
+        "kubeha.api.authorization.v1",
+        "kubeha.api.certificates.v1",
+        "kubeha.api.scheduling.v1",
+        "kubeha.api.node.v1",
     ):
         importlib.import_module(mod)
 
