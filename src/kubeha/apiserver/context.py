@@ -63,6 +63,23 @@ class ApiContext:
             await asyncio.shield(task)
         return c
 
+    def ready_cacher(self, info: ResourceInfo) -> Any | None:
+        """The watch cache for ``info`` if it is already serving, else None (and start it in the
+        background): for hot paths that can fall back to etcd rather than wait for a cache."""
+        c = self._cachers.get(info.key_prefix())
+        if c is None:
+            task = asyncio.ensure_future(self.cacher(info))
+            # a cache that cannot start surfaces on its first real use; do not log it twice
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+            return None
+        starting = self._starting.get(info.key_prefix())
+        if starting is not None and not starting.done():
+            return None
+        ready = getattr(c, "ready", None)
+        if isinstance(ready, asyncio.Event) and not ready.is_set():
+            return None
+        return c
+
     @staticmethod
     async def _start(c: Any) -> None:
         res = c.start()
