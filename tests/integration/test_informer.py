@@ -123,6 +123,10 @@ async def ns(apiservers: list[ApiServer]) -> AsyncIterator[str]:
 async def test_informer_on_a_sees_writes_through_b(apiservers: list[ApiServer], ns: str) -> None:
     async with client_for(apiservers[0]) as ca, client_for(apiservers[1]) as cb:
         await cb.create(CONFIGMAPS, cm("pre", a="1"), ns)
+        # Server A starts its configmaps watch cache on first use, at the then-current revision;
+        # a watch from an older list would be 410 (a relist that folds the changes below into one
+        # update). Start it first so this test sees every event.
+        await ca.list(CONFIGMAPS, ns, resource_version="0")
         factory = SharedInformerFactory(ca, namespace=ns)
         inf = factory.informer_for(CONFIGMAPS)
         assert factory.informer_for(CONFIGMAPS) is inf  # one per resource and selectors

@@ -114,6 +114,7 @@ async def test_paged_list_then_watch_from_list_rv(no_sleep: list[float]) -> None
         ("delete", "b"),
     ]
     assert [c["limit"] for c in client.list_calls] == [1, 1]
+    assert [c["resource_version"] for c in client.list_calls] == ["0", None]  # pages follow the token
     assert client.watch_calls[0]["resource_version"] == "10"
     assert client.watch_calls[0]["allow_bookmarks"] is True
     assert 300 <= client.watch_calls[0]["timeout_seconds"] <= 600
@@ -134,6 +135,8 @@ async def test_expired_relists(no_sleep: list[float]) -> None:
     assert store.ops == [("replace", (["a"], "10")), ("add", "b"), ("replace", (["a"], "10"))]
     assert r.lists == 2
     assert client.watch_calls[-1]["resource_version"] == "10"
+    # the first list may come from the server's cache; the one after 410 must be consistent
+    assert [c["resource_version"] for c in client.list_calls] == ["0", None]
 
 
 async def test_errors_back_off_and_resume_without_relist(no_sleep: list[float]) -> None:

@@ -90,6 +90,10 @@ class Reflector:
         self.backoff = backoff or Backoff()
         self.last_sync_resource_version = ""
         self.has_synced = False
+        # The first list may be served from the api-server's watch cache (resourceVersion "0",
+        # as upstream: cheap when many clients start at once, and the watch that follows starts
+        # inside that cache's window); after a 410 the list must be consistent ("").
+        self._rv_expired = False
         self.lists = 0  # completed lists (the first one and every relist), for tests and metrics
         self.watches = 0  # watches opened
 
@@ -116,9 +120,11 @@ class Reflector:
                 raise
             except StatusError as e:
                 if e.code == 410:
-                    # our resourceVersion is older than the server keeps: start over from a list
+                    # our resourceVersion is older than the server keeps: start over from a list,
+                    # a consistent one (a cache-served list could be older still)
                     log.info("%r: %s; re-listing", self, e.message)
                     need_list = True
+                    self._rv_expired = True
                     if self.backoff.failures == 0:
                         self.backoff.failures = 1  # a second 410 in a row waits a little
                         continue
@@ -136,6 +142,7 @@ class Reflector:
         """One full (paged) list, handed to the store as a replace."""
         items: list[Obj] = []
         token: str | None = None
+        rv_param = None if self._rv_expired else "0"
         while True:
             try:
                 page = await self.client.list(
@@ -145,6 +152,7 @@ class Reflector:
                     field_selector=self.field_selector,
                     limit=self.page_size or None,
                     continue_=token,
+                    resource_version=None if token else rv_param,
                 )
             except StatusError as e:
                 if e.code != 410 or not token:
@@ -162,6 +170,7 @@ class Reflector:
                 rv = str(meta.get("resourceVersion") or "")
                 break
         self.store.replace(items, rv)
+        self._rv_expired = False
         self.last_sync_resource_version = rv
         self.has_synced = True
         self.lists += 1
