@@ -30,6 +30,8 @@ def apply(original: Obj, ops: Any) -> Obj:
     try:
         patch = jsonpatch.JsonPatch(ops)
         result = patch.apply(original, in_place=False)
+    except jsonpatch.JsonPatchTestFailed:
+        raise unprocessable(f"testing value {_failed_test_path(original, ops)} failed: test failed") from None
     except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as e:
         detail = str(e)
         if not detail or re.fullmatch(r"'[^']*'", detail):  # a bare KeyError text such as "'nope'"
@@ -40,6 +42,20 @@ def apply(original: Obj, ops: Any) -> Obj:
     if not isinstance(result, dict):
         raise unprocessable("the patched document is not a JSON object")
     return result
+
+
+def _failed_test_path(original: Obj, ops: list[Any]) -> str:
+    """The path of the first ``test`` operation that does not hold (upstream names it; the library
+    does not), found by replaying the patch one operation at a time."""
+    doc: Any = original
+    for op in ops:
+        try:
+            doc = jsonpatch.JsonPatch([op]).apply(doc, in_place=False)
+        except jsonpatch.JsonPatchTestFailed:
+            return str(op.get("path", ""))
+        except Exception:
+            break
+    return ""
 
 
 def unprocessable(detail: str) -> errors.StatusError:

@@ -282,6 +282,9 @@ def parse_field_selector(
             raise bad_request(f"invalid selector: '{selector}'; can't understand '{part}'")
         fld, op, value = split
         if fld not in known:
+            if set(known) - set(BASE_FIELD_GETTERS):
+                # kinds with their own field label conversion (pods, events, ...) word it like this upstream
+                raise bad_request(f"field label not supported: {fld}")
             names = ", ".join(f'"{k}"' for k in sorted(known, key=lambda k: (k not in BASE_FIELD_GETTERS, k)))
             raise bad_request(f'"{fld}" is not a known field selector: only {names}')
         reqs.append(FieldRequirement(fld, op, _unescape(value)))

@@ -162,6 +162,20 @@ def field_checks(
     if decode is None:
         return
     struct = schema or info.schema
+
+    def decode_error(msg: str) -> str:
+        # upstream's transformDecodeError wraps failures to decode a create/update body
+        if body is None:
+            return msg
+        kind = obj.get("kind") or info.kind
+        version = str(obj.get("apiVersion") or info.group_version).rsplit("/", 1)[-1]
+        return f'{kind} in version "{version}" cannot be handled as a {kind}: {msg}'
+
+    # a type error stops decoding before strict field checks, as in upstream's decoder
+    causes = decode.check_types(struct, obj)
+    if causes:
+        first = causes[0]
+        raise errors.bad_request(decode_error(first.message or f"{first.field}: invalid type"), causes)
     problems: list[str] = []
     if opts.field_validation != "Ignore":
         if body is not None and body[:1] in (b"{", b" ", b"\n", b"\t"):
@@ -169,11 +183,8 @@ def field_checks(
         problems += [f'unknown field "{p}"' for p in decode.find_unknown_fields(struct, obj)]
     if problems:
         if opts.field_validation == "Strict":
-            raise errors.bad_request("strict decoding error: " + ", ".join(problems))
+            raise errors.bad_request(decode_error("strict decoding error: " + ", ".join(problems)))
         opts.warnings += problems
-    causes = decode.check_types(struct, obj)
-    if causes:
-        raise errors.bad_request("; ".join(f"{c.field}: {c.message}" if c.field else c.message for c in causes), causes)
     decode.prune_unknown(struct, obj)
 
 
