@@ -82,9 +82,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     start = time.monotonic()
     kind = "mutating" if request.method in ("POST", "PUT", "PATCH", "DELETE") else "readOnly"
     if long_running:
-        metrics.watches.labels("WATCH").inc()
+        metrics.watches_for("WATCH").inc()
     else:
-        metrics.inflight.labels(kind).inc()
+        metrics.inflight_for(kind).inc()
     code = 500
     try:
         resp = await handler(request)
@@ -114,14 +114,14 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return _status_response(errors.internal(type(e).__name__ + ": " + str(e)[:200]))
     finally:
         if long_running:
-            metrics.watches.labels("WATCH").dec()
+            metrics.watches_for("WATCH").dec()
         else:
-            metrics.inflight.labels(kind).dec()
+            metrics.inflight_for(kind).dec()
         scope = ("namespace" if ri.namespace else "cluster") if ri.is_resource else ""
         verb = (ri.verb or request.method.lower()).upper()
-        metrics.requests.labels(verb, ri.group, ri.version, ri.resource, ri.subresource, scope, str(code)).inc()
+        metrics.requests_for(verb, ri.group, ri.version, ri.resource, ri.subresource, scope, str(code)).inc()
         if not long_running:
-            metrics.latency.labels(verb, ri.group, ri.version, ri.resource, ri.subresource, scope).observe(
+            metrics.latency_for(verb, ri.group, ri.version, ri.resource, ri.subresource, scope).observe(
                 time.monotonic() - start
             )
 

@@ -2,9 +2,26 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 _BUCKETS = (0.005, 0.025, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0, 1.25, 1.5, 2, 3, 4, 5, 6, 8, 10, 15, 20, 30, 45, 60)
+
+
+class Children:
+    """A metric's labelled children, memoized: ``labels()`` takes a lock and builds tuples on every
+    call, and the hot path asks for the same few label sets on every request."""
+
+    def __init__(self, metric: Any) -> None:
+        self.metric = metric
+        self._cache: dict[tuple[str, ...], Any] = {}
+
+    def __call__(self, *labels: str) -> Any:
+        child = self._cache.get(labels)
+        if child is None:
+            child = self._cache[labels] = self.metric.labels(*labels)
+        return child
 
 
 class Metrics:
@@ -33,6 +50,11 @@ class Metrics:
             ("verb",),
             registry=self.registry,
         )
+
+        self.requests_for = Children(self.requests)
+        self.latency_for = Children(self.latency)
+        self.inflight_for = Children(self.inflight)
+        self.watches_for = Children(self.watches)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
