@@ -19,8 +19,19 @@ def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+_last_second: list[tuple[float, str]] = [(-1.0, "")]
+
+
 def rfc3339(t: dt.datetime) -> str:
-    return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # Timestamps have second precision and every write formats "now" (twice with managedFields):
+    # reuse the string of the last second formatted instead of running strftime again.
+    second = t.timestamp() // 1
+    last = _last_second[0]
+    if last[0] == second:
+        return last[1]
+    text = t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    _last_second[0] = (second, text)
+    return text
 
 
 def parse_rfc3339(s: str) -> dt.datetime:
