@@ -183,12 +183,24 @@ async def _ensure_system_objects(rest: Rest) -> None:
     for attempt in range(10_000):
         try:
             await startup.ensure_system_objects(rest)
+            await _start_watch_caches(rest)
             rest.ctx.bootstrapped = True
             return
         except Exception as e:
             if attempt % 10 == 0:
                 log.warning("creating system objects failed (%s); retrying", e)
             await asyncio.sleep(0.5)
+
+
+async def _start_watch_caches(rest: Rest) -> None:
+    """Start every resource's watch cache before reporting ready, as upstream does: lists read
+    etcd, so a cache started lazily by the first watch could begin after the revision that
+    client listed at and answer its watch with 410 Expired."""
+    from kubeha.api.registry import RESOURCES
+
+    for info in list(RESOURCES.values()):
+        if "watch" in info.verbs:
+            await rest.ctx.cacher(info)
 
 
 def main(argv: list[str] | None = None) -> int:
