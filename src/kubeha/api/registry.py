@@ -197,6 +197,7 @@ def load_all() -> None:
         "kubeha.api.certificates.v1",
         "kubeha.api.scheduling.v1",
         "kubeha.api.node.v1",
+        "kubeha.api.batch.v1",
     ):
         importlib.import_module(mod)
 
