@@ -25,6 +25,7 @@ RANK = {
     "kubelet": 2,
     "proxy": 2,
     "dns": 2,
+    "fakenode": 2,  # kwok-like nodes without a kubelet (tests and benchmarks)
     "local": 3,
     "bootstrap": 3,
     "cli": 4,

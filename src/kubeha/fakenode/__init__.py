@@ -1,0 +1,1 @@
+"""Nodes without a kubelet (``kubeha fake-nodes``, like kwok): for tests and benchmarks."""
