@@ -31,7 +31,7 @@ def apply(original: Obj, ops: Any) -> Obj:
         patch = jsonpatch.JsonPatch(ops)
         result = patch.apply(original, in_place=False)
     except jsonpatch.JsonPatchTestFailed:
-        raise unprocessable(f"testing value {_failed_test_path(original, ops)} failed: test failed") from None
+        raise unprocessable(_test_failure(original, ops)) from None
     except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as e:
         detail = str(e)
         if not detail or re.fullmatch(r"'[^']*'", detail):  # a bare KeyError text such as "'nope'"
@@ -44,18 +44,23 @@ def apply(original: Obj, ops: Any) -> Obj:
     return result
 
 
-def _failed_test_path(original: Obj, ops: list[Any]) -> str:
-    """The path of the first ``test`` operation that does not hold (upstream names it; the library
-    does not), found by replaying the patch one operation at a time."""
+def _test_failure(original: Obj, ops: list[Any]) -> str:
+    """Upstream's text for the first ``test`` operation that does not hold (the library does not
+    say which one), found by replaying the patch one operation at a time."""
     doc: Any = original
     for op in ops:
         try:
             doc = jsonpatch.JsonPatch([op]).apply(doc, in_place=False)
         except jsonpatch.JsonPatchTestFailed:
-            return str(op.get("path", ""))
+            path = str(op.get("path", ""))
+            try:
+                jsonpointer.JsonPointer(path).to_last(doc)
+            except jsonpointer.JsonPointerException:
+                return f"test operation does not apply: is missing path: {path}"
+            return f"testing value {path} failed: test failed"
         except Exception:
             break
-    return ""
+    return "test failed"
 
 
 def unprocessable(detail: str) -> errors.StatusError:
