@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -18,6 +20,7 @@ import pytest
 import pytest_asyncio
 
 from kubeha.api.errors import StatusError
+from kubeha.cli.procs import stop_process
 from kubeha.client import ApiClient, load_kubeconfig
 from kubeha.client.resources import (
     CONFIGMAPS,
@@ -118,6 +121,51 @@ def owner_ref(obj: Obj, block: bool = False) -> Obj:
 
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+MY_CONTROLLERS = "namespace,garbagecollector,serviceaccount,root-ca-cert-publisher,endpoint,endpointslice,podgc"
+FAST_LE = ["--leader-elect-lease-duration=4s", "--leader-elect-renew-deadline=3s", "--leader-elect-retry-period=500ms"]
+
+
+def start_manager(args: list[str], log_path: Path) -> subprocess.Popen[bytes]:
+    with open(log_path, "wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "kubeha", "controller-manager", *args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+# First in the file: it runs before the in-process controllers of the ``client`` fixture start,
+# so what it sees is the work of the real `kubeha controller-manager` process.
+async def test_through_controller_manager_process(apiservers: list[ApiServer], tmp_path: Path) -> None:
+    log_path = tmp_path / "kcm.log"
+    args = [
+        f"--kubeconfig={apiservers[1].kubeconfig}",
+        f"--controllers={MY_CONTROLLERS}",
+        f"--leader-elect-resource-name=lifecycle-{uuid.uuid4().hex[:6]}",
+        *FAST_LE,
+    ]
+    proc = start_manager(args, log_path)
+    name = f"lc-proc-{uuid.uuid4().hex[:6]}"
+    try:
+        async with client_for(apiservers[0]) as c:
+            await c.create(NAMESPACES, {"metadata": {"name": name}})
+            await eventually(lambda: c.get(SERVICEACCOUNTS, "default", name), within=30)
+            owner = await c.create(CONFIGMAPS, cm("owner"), name)
+            await c.create(CONFIGMAPS, cm("dep", [owner_ref(owner)]), name)
+            await c.delete(CONFIGMAPS, "owner", name)
+            await eventually(lambda: gone(c, CONFIGMAPS, "dep", name))
+            await c.create(CONFIGMAPS, cm("left"), name)
+            await c.delete(NAMESPACES, name)
+            await eventually(lambda: gone(c, NAMESPACES, name))
+    except AssertionError as e:
+        raise AssertionError(
+            f"{e}\n--- controller-manager log ---\n{log_path.read_text(errors='replace')[-4000:]}"
+        ) from e
+    finally:
+        await asyncio.to_thread(stop_process, proc, 10)
 
 
 async def test_default_serviceaccount_and_root_ca(client: ApiClient, ns: str) -> None:
