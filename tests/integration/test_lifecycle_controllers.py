@@ -59,7 +59,7 @@ async def client(apiservers: list[ApiServer]) -> AsyncIterator[ApiClient]:
     """A client to api-server A, with the lifecycle controllers running behind it."""
     ctl_client = client_for(apiservers[0])
     ctx = ControllerContext(ctl_client, SharedInformerFactory(ctl_client))
-    tasks = [asyncio.create_task(start(ctx), name=start.__module__) for start in STARTS]
+    tasks = [asyncio.ensure_future(start(ctx)) for start in STARTS]
     async with client_for(apiservers[0]) as c:
         try:
             yield c

@@ -17,6 +17,7 @@ informers are shared with other controllers that need whole objects anyway.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -400,7 +401,15 @@ class GarbageCollector:
 
 @register("garbagecollector")
 async def start(ctx: ControllerContext) -> None:
-    resources = await discover_resources(ctx.client)
+    delay = 0.5
+    while True:  # the api-server may not be reachable yet: keep trying, as upstream does
+        try:
+            resources = await discover_resources(ctx.client)
+            break
+        except (StatusError, ConnectionError) as e:
+            log.warning("garbage collector: discovery failed (%s); retrying in %.1fs", e, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
     gc = GarbageCollector(ctx, resources)
     await ctx.informers.start()
     await gc.run()
