@@ -41,6 +41,9 @@ class ControllerOptions:
     cluster_signing_duration: float = 365 * 24 * 3600.0
     # pod gc / ttl
     terminated_pod_gc_threshold: int = 12500
+    pod_gc_period: float = 20.0
+    # CA published to every namespace as the kube-root-ca.crt ConfigMap (default: the kubeconfig's)
+    root_ca_file: str = ""
 
     def cluster_network(self) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
         return ipaddress.ip_network(self.cluster_cidr, strict=False)
