@@ -134,3 +134,57 @@ def test_is_finished() -> None:
     assert batch.is_finished(obj) == (False, "")
     obj["status"] = {"conditions": [{"type": "Failed", "status": "True"}]}
     assert batch.is_finished(obj) == (True, "Failed")
+
+
+# -- job controller status math -------------------------------------------------------------------
+
+from kubeha.controllers import job as jc  # noqa: E402
+
+
+def test_want_active() -> None:
+    assert jc.want_active({"parallelism": 3, "completions": 5}, 0, 0) == 3
+    assert jc.want_active({"parallelism": 3, "completions": 5}, 4, 0) == 1
+    assert jc.want_active({"parallelism": 3, "completions": 5}, 5, 0) == 0
+    # work queue style (no completions): none once any succeeded
+    assert jc.want_active({"parallelism": 2}, 0, 0) == 2
+    assert jc.want_active({"parallelism": 2}, 1, 0) == 0
+    assert jc.want_active({"parallelism": 4, "completions": 6, "completionMode": "Indexed"}, 0, 3) == 3
+
+
+def test_success_reached() -> None:
+    assert jc.success_reached({"completions": 2}, 2, 0, 1)
+    assert not jc.success_reached({"completions": 2}, 1, 0, 0)
+    assert jc.success_reached({}, 1, 0, 0) and not jc.success_reached({}, 1, 0, 1)
+    assert jc.success_reached({"completions": 3, "completionMode": "Indexed"}, 9, 3, 0)
+
+
+def test_backoff_and_index_formats() -> None:
+    assert [jc.backoff_delay(n) for n in range(4)] == [0.0, 10.0, 20.0, 40.0]
+    assert jc.backoff_delay(20) == jc.BACKOFF_MAX
+    assert jc.format_indexes({1, 3, 4, 5, 7}) == "1,3-5,7"
+    assert jc.format_indexes({0, 1}) == "0,1"
+    assert jc.parse_indexes("1,3-5,7") == {1, 3, 4, 5, 7}
+    assert jc.parse_indexes("1,3-5,7", limit=4) == {1, 3}
+
+
+def test_pod_finished_and_conditions() -> None:
+    assert jc.pod_finished({"status": {"phase": "Succeeded"}}) == "Succeeded"
+    assert jc.pod_finished({"status": {"phase": "Running"}}) is None
+    assert jc.pod_finished({"metadata": {"deletionTimestamp": "x"}, "status": {"phase": "Running"}}) == "Failed"
+    status: dict[str, Any] = {}
+    assert jc.set_condition(status, "Complete", "True", "CompletionsReached", "m", "T1")
+    assert not jc.set_condition(status, "Complete", "True", "CompletionsReached", "m", "T2")
+    assert jc.has_condition(status, "Complete") is not None
+    assert status["conditions"][0]["lastTransitionTime"] == "T1"
+
+
+def test_indexed_pod_template() -> None:
+    obj = job(completionMode="Indexed", completions=3)
+    batch.JOBS.strategy.default(obj)
+    batch.JOBS.strategy.validate(obj)
+    tmpl = jc.JobController.pod_template(None, obj, 2)  # type: ignore[arg-type]
+    md = tmpl["metadata"]
+    assert md["annotations"][batch.JOB_COMPLETION_INDEX] == "2" and md["labels"][batch.JOB_COMPLETION_INDEX] == "2"
+    assert batch.JOB_TRACKING_FINALIZER in md["finalizers"]
+    assert tmpl["spec"]["hostname"] == "pi-2"
+    assert tmpl["spec"]["containers"][0]["env"][0]["name"] == "JOB_COMPLETION_INDEX"

@@ -75,3 +75,76 @@ def test_invalid(bad: str) -> None:
 def test_never_fires() -> None:
     with pytest.raises(CronError):
         parse("0 0 30 2 *").next_after(t("2024-01-01T00:00:00"))
+
+
+# -- the cronjob controller's decisions ---------------------------------------------------------
+
+from kubeha.controllers import cronjob as cjc  # noqa: E402
+
+
+def cj(**spec: object) -> dict[str, object]:
+    return {
+        "metadata": {
+            "name": "hello",
+            "namespace": "default",
+            "uid": "cj-uid",
+            "creationTimestamp": "2024-01-01T10:00:00Z",
+        },
+        "spec": {"schedule": "*/5 * * * *", **spec},
+        "status": {},
+    }
+
+
+def test_job_name_is_minutes_since_epoch() -> None:
+    assert cjc.job_name("hello", t("2024-01-01T10:05:00")) == f"hello-{int(t('2024-01-01T10:05:00').timestamp()) // 60}"
+
+
+def test_most_recent_due_time() -> None:
+    s = parse("*/5 * * * *")
+    got, missed = cjc.most_recent(s, cj(), t("2024-01-01T10:12:00"), UTC)
+    assert (got, missed) == (t("2024-01-01T10:10:00"), 2)
+    # already scheduled at 10:10: nothing due until 10:15
+    done = {**cj(), "status": {"lastScheduleTime": "2024-01-01T10:10:00Z"}}
+    assert cjc.most_recent(s, done, t("2024-01-01T10:14:59"), UTC) == (None, 0)
+    # startingDeadlineSeconds limits how far back we look
+    late = cj(startingDeadlineSeconds=60)
+    assert cjc.most_recent(s, late, t("2024-01-01T10:12:00"), UTC) == (None, 0)
+    assert cjc.most_recent(s, late, t("2024-01-01T10:10:30"), UTC)[0] == t("2024-01-01T10:10:00")
+
+
+def test_many_missed_times_still_find_the_latest() -> None:
+    s = parse("* * * * *")
+    got, missed = cjc.most_recent(s, cj(), t("2024-01-02T10:00:30"), UTC)
+    assert got == t("2024-01-02T10:00:00") and missed > cjc.TOO_MANY_MISSED
+
+
+def test_next_wakeup_sleeps_until_the_schedule() -> None:
+    assert cjc.next_wakeup(parse("*/5 * * * *"), t("2024-01-01T10:12:00"), UTC) == 180.1
+
+
+def test_history_limits_delete_oldest() -> None:
+    def job(name: str, kind: str, start: str) -> dict[str, object]:
+        return {
+            "metadata": {"name": name},
+            "status": {"startTime": start, "conditions": [{"type": kind, "status": "True"}]},
+        }
+
+    jobs = [
+        job("a", "Complete", "2024-01-01T10:00:00Z"),
+        job("b", "Complete", "2024-01-01T10:05:00Z"),
+        job("c", "Failed", "2024-01-01T10:06:00Z"),
+        job("d", "Complete", "2024-01-01T10:10:00Z"),
+        job("e", "Failed", "2024-01-01T10:11:00Z"),
+    ]
+    names = [j["metadata"]["name"] for j in cjc.history_to_delete(jobs, 2, 1)]  # type: ignore[index]
+    assert names == ["a", "c"]
+
+
+def test_job_from_template_carries_owner_and_schedule() -> None:
+    obj = cj(jobTemplate={"metadata": {"labels": {"app": "x"}}, "spec": {"template": {}}})
+    job = cjc.job_from_template(obj, t("2024-01-01T10:05:00"), UTC)
+    md = job["metadata"]
+    assert md["name"] == cjc.job_name("hello", t("2024-01-01T10:05:00"))
+    assert md["ownerReferences"][0]["kind"] == "CronJob" and md["ownerReferences"][0]["controller"] is True
+    assert md["annotations"]["batch.kubernetes.io/cronjob-scheduled-timestamp"] == "2024-01-01T10:05:00+00:00"
+    assert md["labels"] == {"app": "x"}
