@@ -583,7 +583,7 @@ async def test_cascading_deletes(client: ApiClient, namespace: str, kubectl: Kub
     )
 
     # foreground: the deployment stays (foregroundDeletion finalizer) until its dependents are gone
-    order: list[tuple[str, str]] = []
+    order: list[tuple[int, str]] = []  # (revision of the delete, kind): two streams, one etcd clock
     started = asyncio.Event()
 
     async def watch_deletes() -> None:
@@ -595,7 +595,7 @@ async def test_cascading_deletes(client: ApiClient, namespace: str, kubectl: Kub
             async with contextlib.aclosing(client.watch(res, namespace, resource_version=rv, label_selector=sel)) as ev:
                 async for typ, obj in ev:
                     if typ == "DELETED":
-                        order.append((obj["kind"], obj["metadata"]["name"]))
+                        order.append((int(obj["metadata"]["resourceVersion"]), res.kind))
 
         await asyncio.gather(
             follow(PODS, listed["metadata"]["resourceVersion"], "app=fg"),
@@ -617,7 +617,7 @@ async def test_cascading_deletes(client: ApiClient, namespace: str, kubectl: Kub
         watcher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await watcher
-    kinds = [k for k, _ in order]
+    kinds = [k for _, k in sorted(order)]
     assert kinds.count("Pod") == 3 and "Deployment" in kinds, order
     assert kinds.index("Deployment") > max(i for i, k in enumerate(kinds) if k == "Pod"), f"owner went first: {order}"
 
