@@ -1,0 +1,214 @@
+"""Workload controllers (job, cronjob, ttl-after-finished, daemonset, statefulset) in-process against
+a real etcd and api-server. The test plays the kubelet: it patches pod status to Running/Ready or
+Succeeded, and registers nodes through the API."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from kubeha.api.errors import StatusError
+from kubeha.client import ApiClient, load_kubeconfig
+from kubeha.client.resources import CRONJOBS, JOBS, NAMESPACES, PODS
+from kubeha.controllers.context import ControllerContext, ControllerOptions
+from kubeha.machinery.informer import SharedInformerFactory
+from tests.support.apiserver import ApiServer
+
+Obj = dict[str, Any]
+
+
+class Harness:
+    def __init__(self, client: ApiClient, ns: str) -> None:
+        self.client = client
+        self.ns = ns
+        self.ctx = ControllerContext(client, SharedInformerFactory(client), ControllerOptions())
+        self.tasks: list[asyncio.Task[None]] = []
+
+    async def run(self, *controllers: Any) -> None:
+        await self.ctx.informers.start()
+        for ctl in controllers:
+            self.tasks.append(asyncio.create_task(ctl.run()))
+
+    async def stop(self) -> None:
+        for t in self.tasks:
+            t.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.ctx.informers.stop()
+
+    async def pods(self, selector: str | None = None) -> list[Obj]:
+        items: list[Obj] = (await self.client.list(PODS, self.ns, label_selector=selector))["items"]
+        return items
+
+    async def set_pod_phase(self, pod: Obj, phase: str, ready: bool = False) -> None:
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        status: Obj = {
+            "phase": phase,
+            "conditions": [{"type": "Ready", "status": "True" if ready else "False", "lastTransitionTime": now}],
+        }
+        await self.client.patch(PODS, pod["metadata"]["name"], {"status": status}, self.ns, subresource="status")
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], within: float = 20.0, every: float = 0.2) -> Any:
+    """Poll ``check`` (the test's view, not the controller's) until it returns something truthy."""
+    deadline = time.monotonic() + within
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(every)
+    raise AssertionError(f"condition not met within {within}s (last: {last!r})")
+
+
+@pytest.fixture
+async def h(apiservers: list[ApiServer]) -> AsyncIterator[Harness]:
+    client = ApiClient(load_kubeconfig(str(apiservers[0].kubeconfig)), user_agent="workload-test", timeout=10)
+    ns = f"wl-{uuid.uuid4().hex[:8]}"
+    await client.create(NAMESPACES, {"metadata": {"name": ns}})
+    harness = Harness(client, ns)
+    try:
+        yield harness
+    finally:
+        await harness.stop()
+        with contextlib.suppress(StatusError):
+            await client.delete(NAMESPACES, ns)
+        await client.close()
+
+
+def container() -> Obj:
+    return {"name": "c", "image": "busybox:1.36", "command": ["true"]}
+
+
+# -- job --------------------------------------------------------------------------------------
+
+
+async def test_job_runs_pods_to_completion(h: Harness) -> None:
+    from kubeha.controllers.job import JobController
+
+    await h.run(JobController(h.ctx))
+    job = {
+        "metadata": {"name": "calc"},
+        "spec": {
+            "completions": 2,
+            "parallelism": 2,
+            "template": {"spec": {"containers": [container()], "restartPolicy": "Never"}},
+        },
+    }
+    created = await h.client.create(JOBS, job, h.ns)
+    sel = f"batch.kubernetes.io/controller-uid={created['metadata']['uid']}"
+
+    async def two_pods() -> list[Obj]:
+        pods = await h.pods(sel)
+        return pods if len(pods) == 2 else []
+
+    pods = await eventually(two_pods)
+    for p in pods:
+        assert "batch.kubernetes.io/job-tracking" in p["metadata"]["finalizers"]
+        assert p["metadata"]["ownerReferences"][0]["kind"] == "Job"
+    for p in pods:
+        await h.set_pod_phase(p, "Succeeded")
+
+    async def complete() -> Obj | None:
+        got = await h.client.get(JOBS, "calc", h.ns)
+        conds = {c["type"]: c["status"] for c in (got.get("status") or {}).get("conditions") or []}
+        return got if conds.get("Complete") == "True" else None
+
+    done = await eventually(complete)
+    st = done["status"]
+    assert st["succeeded"] == 2 and st.get("failed", 0) == 0 and st["active"] == 0
+    assert st["completionTime"] and st["startTime"]
+    assert {c["type"] for c in st["conditions"]} >= {"SuccessCriteriaMet", "Complete"}
+    # finalizers are gone once counted
+    for p in await h.pods(sel):
+        assert "batch.kubernetes.io/job-tracking" not in (p["metadata"].get("finalizers") or [])
+
+
+async def test_job_fails_after_backoff_limit(h: Harness) -> None:
+    from kubeha.controllers.job import JobController
+
+    await h.run(JobController(h.ctx))
+    job = {
+        "metadata": {"name": "doomed"},
+        "spec": {"backoffLimit": 0, "template": {"spec": {"containers": [container()], "restartPolicy": "Never"}}},
+    }
+    await h.client.create(JOBS, job, h.ns)
+    pods = await eventually(lambda: h.pods("batch.kubernetes.io/job-name=doomed"))
+    await h.set_pod_phase(pods[0], "Failed")
+
+    async def failed() -> Obj | None:
+        got = await h.client.get(JOBS, "doomed", h.ns)
+        conds = {c["type"]: c for c in (got.get("status") or {}).get("conditions") or []}
+        return got if conds.get("Failed", {}).get("status") == "True" else None
+
+    got = await eventually(failed)
+    assert got["status"]["failed"] == 1
+    assert next(c for c in got["status"]["conditions"] if c["type"] == "Failed")["reason"] == "BackoffLimitExceeded"
+
+
+async def test_cronjob_creates_job_and_ttl_deletes_finished_jobs(h: Harness) -> None:
+    from kubeha.controllers.cronjob import CronJobController
+    from kubeha.controllers.job import JobController
+    from kubeha.controllers.ttlafterfinished import TTLAfterFinishedController
+
+    # the cronjob controller's clock runs two minutes ahead, so a "* * * * *" schedule is due at once
+    await h.run(
+        CronJobController(h.ctx, wall=lambda: time.time() + 120),
+        JobController(h.ctx),
+        TTLAfterFinishedController(h.ctx),
+    )
+    cj = {
+        "metadata": {"name": "tick"},
+        "spec": {
+            "schedule": "* * * * *",
+            "concurrencyPolicy": "Forbid",
+            "jobTemplate": {
+                "spec": {
+                    "ttlSecondsAfterFinished": 0,
+                    "template": {"spec": {"containers": [container()], "restartPolicy": "OnFailure"}},
+                }
+            },
+        },
+    }
+    await h.client.create(CRONJOBS, cj, h.ns)
+
+    async def one_job() -> list[Obj]:
+        return (await h.client.list(JOBS, h.ns))["items"]
+
+    jobs = await eventually(one_job)
+    assert len(jobs) == 1  # Forbid: one at a time
+    job = jobs[0]
+    assert job["metadata"]["name"].startswith("tick-")
+    assert job["metadata"]["ownerReferences"][0]["kind"] == "CronJob"
+
+    async def active() -> Obj | None:
+        got = await h.client.get(CRONJOBS, "tick", h.ns)
+        st = got.get("status") or {}
+        return got if st.get("active") and st.get("lastScheduleTime") else None
+
+    got = await eventually(active)
+    assert got["status"]["active"][0]["name"] == job["metadata"]["name"]
+    pods = await eventually(lambda: h.pods(f"batch.kubernetes.io/job-name={job['metadata']['name']}"))
+    await h.set_pod_phase(pods[0], "Succeeded")
+
+    # the job completes, the cronjob notes it, and the TTL controller deletes the job (in the
+    # foreground: without a garbage collector here it stays, marked for deletion)
+    async def job_gone() -> bool:
+        try:
+            got = await h.client.get(JOBS, job["metadata"]["name"], h.ns)
+        except StatusError as err:
+            return err.code == 404
+        return bool(got["metadata"].get("deletionTimestamp"))
+
+    await eventually(job_gone)
+
+    async def success_noted() -> Obj | None:
+        got = await h.client.get(CRONJOBS, "tick", h.ns)
+        return got if (got.get("status") or {}).get("lastSuccessfulTime") else None
+
+    await eventually(success_noted)
