@@ -5,6 +5,7 @@ the leader is SIGKILLed (the measured gap is printed, run with -s)."""
 from __future__ import annotations
 
 import contextlib
+import json
 import subprocess
 import sys
 import time
@@ -46,7 +47,7 @@ class Manager:
 def start_manager(tmp_path: Path) -> Iterator[Callable[..., Manager]]:
     started: list[Manager] = []
 
-    def start(server: ApiServer, *extra: str, controllers: str = "replicaset", lease: str = "") -> Manager:
+    def start(server: ApiServer, *extra: str, controllers: str = "replicaset,deployment", lease: str = "") -> Manager:
         log_path = tmp_path / f"kcm-{len(started)}.log"
         args = [f"--kubeconfig={server.kubeconfig}", f"--controllers={controllers}", *FAST_LE, *extra]
         if lease:
@@ -136,9 +137,8 @@ def owner_uid(pod: dict[str, Any]) -> str | None:
 def make_ready(k: Kubectl, ns: str, name: str) -> None:
     """What a kubelet would report: Running and Ready (status subresource)."""
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    patch = (
-        '{"status":{"phase":"Running","conditions":[{"type":"Ready","status":"True","lastTransitionTime":"%s"}]}}' % now
-    )
+    ready = {"type": "Ready", "status": "True", "lastTransitionTime": now}
+    patch = json.dumps({"status": {"phase": "Running", "conditions": [ready]}})
     k.ok("patch", "pod", name, "-n", ns, "--subresource=status", "--type=merge", "-p", patch)
 
 
