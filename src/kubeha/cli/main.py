@@ -12,6 +12,7 @@ from importlib import metadata
 # subcommand name. Imported lazily so `kubeha version` does not load the whole server.
 COMPONENTS: dict[str, str] = {
     "apiserver": "kubeha.apiserver.server",
+    "scheduler": "kubeha.scheduler.app",
     "controller-manager": "kubeha.controllers.manager",
     "fake-nodes": "kubeha.fakenode.fakenode",
 }
