@@ -15,7 +15,7 @@ import pytest
 
 from kubeha.api.errors import StatusError
 from kubeha.client import ApiClient, load_kubeconfig
-from kubeha.client.resources import CRONJOBS, JOBS, NAMESPACES, PODS
+from kubeha.client.resources import CRONJOBS, DAEMONSETS, JOBS, NAMESPACES, NODES, PODS, ref_for
 from kubeha.controllers.context import ControllerContext, ControllerOptions
 from kubeha.machinery.informer import SharedInformerFactory
 from tests.support.apiserver import ApiServer
@@ -212,3 +212,78 @@ async def test_cronjob_creates_job_and_ttl_deletes_finished_jobs(h: Harness) -> 
         return got if (got.get("status") or {}).get("lastSuccessfulTime") else None
 
     await eventually(success_noted)
+
+
+# -- daemonset ----------------------------------------------------------------------------------
+
+
+def node_obj(name: str, *, labels: dict[str, str] | None = None, taints: list[Obj] | None = None) -> Obj:
+    return {"metadata": {"name": name, "labels": labels or {}}, "spec": {"taints": taints or []}}
+
+
+async def test_daemonset_one_pod_per_eligible_node(h: Harness) -> None:
+    from kubeha.controllers.daemonset import REVISION_HASH_LABEL, DaemonSetController
+
+    tag = uuid.uuid4().hex[:6]
+    names = [f"ds-{tag}-w1", f"ds-{tag}-w2", f"ds-{tag}-cp"]
+    cp_taint = {"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}
+    for name in names:
+        cp = name.endswith("cp")
+        await h.client.create(NODES, node_obj(name, labels={"pool": tag}, taints=[cp_taint] if cp else None))
+    try:
+        await h.run(DaemonSetController(h.ctx))
+
+        def ds(name: str, tolerate_cp: bool) -> Obj:
+            spec: Obj = {"containers": [{"name": "agent", "image": "busybox:1.36"}], "nodeSelector": {"pool": tag}}
+            if tolerate_cp:
+                spec["tolerations"] = [
+                    {"key": "node-role.kubernetes.io/control-plane", "operator": "Exists", "effect": "NoSchedule"}
+                ]
+            return {
+                "metadata": {"name": name},
+                "spec": {
+                    "selector": {"matchLabels": {"app": name}},
+                    "template": {"metadata": {"labels": {"app": name}}, "spec": spec},
+                },
+            }
+
+        await h.client.create(DAEMONSETS, ds("everywhere", True), h.ns)
+        await h.client.create(DAEMONSETS, ds("workers", False), h.ns)
+
+        def pinned(p: Obj) -> str:
+            terms = p["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+            return str(terms["nodeSelectorTerms"][0]["matchFields"][0]["values"][0])
+
+        async def pods_of(app: str, n: int) -> list[Obj]:
+            pods = await h.pods(f"app={app}")
+            return pods if len(pods) == n else []
+
+        everywhere = await eventually(lambda: pods_of("everywhere", 3))
+        assert sorted(pinned(p) for p in everywhere) == sorted(names)
+        workers = await eventually(lambda: pods_of("workers", 2))
+        assert sorted(pinned(p) for p in workers) == sorted(names[:2])
+        for p in everywhere:
+            assert not p["spec"].get("nodeName")  # binding is the scheduler's job
+            assert p["metadata"]["labels"][REVISION_HASH_LABEL]
+            keys = {t.get("key") for t in p["spec"]["tolerations"]}
+            assert {"node.kubernetes.io/unreachable", "node.kubernetes.io/not-ready"} <= keys
+
+        # the kubelet's part: pods become ready; status counts them
+        for p in everywhere:
+            await h.set_pod_phase(p, "Running", ready=True)
+
+        async def status_ready() -> Obj | None:
+            got = await h.client.get(DAEMONSETS, "everywhere", h.ns)
+            st = got.get("status") or {}
+            return got if st.get("numberReady") == 3 and st.get("numberAvailable") == 3 else None
+
+        got = await eventually(status_ready)
+        st = got["status"]
+        assert (st["desiredNumberScheduled"], st["currentNumberScheduled"], st["updatedNumberScheduled"]) == (3, 3, 3)
+        assert st["numberMisscheduled"] == 0 and st["observedGeneration"] == got["metadata"]["generation"]
+        revs = (await h.client.list(ref_for("apps/v1", "ControllerRevision"), h.ns))["items"]
+        assert any(r["metadata"]["name"].startswith("everywhere-") for r in revs)
+    finally:
+        for name in names:
+            with contextlib.suppress(StatusError):
+                await h.client.delete(NODES, name)
