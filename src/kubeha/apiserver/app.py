@@ -16,8 +16,9 @@ from kubeha.api import errors
 from kubeha.api.registry import RESOURCES, group_versions, load_all
 from kubeha.apiserver import health
 from kubeha.apiserver import negotiation as neg
-from kubeha.apiserver.authn import AuthenticationChain, UserInfo
-from kubeha.apiserver.authz import Attributes, AuthorizationChain
+from kubeha.apiserver.authn import CURRENT_USER, AuthenticationChain, UserInfo, impersonation
+from kubeha.apiserver.authz import CURRENT_AUTHZ, Attributes, AuthorizationChain
+from kubeha.apiserver.authz.sync import PolicySync
 from kubeha.apiserver.config import VERSION_INFO, ServerConfig
 from kubeha.apiserver.context import ApiContext, CacherFactory
 from kubeha.apiserver.handlers import handle_resource, not_found_path
@@ -33,6 +34,8 @@ REST = web.AppKey("rest", Rest)
 METRICS = web.AppKey("metrics", Metrics)
 AUTHN = web.AppKey("authn", AuthenticationChain)
 AUTHZ = web.AppKey("authz", AuthorizationChain)
+# feeds RBAC and the Node graph from the watch caches (absent with AlwaysAllow)
+POLICY = web.AppKey("policy", PolicySync)
 # per-request: who is calling (for authz, audit, admission) and what they asked for
 USER = web.RequestKey("user", UserInfo)
 REQUEST_INFO = web.RequestKey("request_info", RequestInfo)
@@ -146,9 +149,16 @@ async def inflight_middleware(request: web.Request, handler: Handler) -> web.Str
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     user: UserInfo = await request.app[AUTHN].authenticate(request)
+    chain = request.app[AUTHZ]
+    wanted = impersonation.requested(request.headers)
+    if wanted is not None:
+        user = await impersonation.impersonate(user, wanted, _impersonation_check(chain))
     request[USER] = user
+    # write hooks (escalation checks, CSR requester) and the review handlers read these
+    CURRENT_USER.set(user)
+    CURRENT_AUTHZ.set(chain)
     ri = _request_info(request)
-    allowed, reason = await request.app[AUTHZ].authorize(Attributes.from_request(user, ri))
+    allowed, reason = await chain.authorize(Attributes.from_request(user, ri, request.query))
     if not allowed:
         if ri.is_resource:
             raise errors.forbidden(
@@ -167,6 +177,16 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
             {},
         )
     return await handler(request)
+
+
+def _impersonation_check(chain: AuthorizationChain) -> impersonation.Check:
+    async def check(
+        real: UserInfo, verb: str, group: str, resource: str, namespace: str, name: str
+    ) -> tuple[bool, str]:
+        res, _, sub = resource.partition("/")
+        return await chain.authorize(Attributes(real, verb, True, "", group, "", res, sub, namespace, name))
+
+    return check
 
 
 # -- non-resource endpoints ---------------------------------------------------------------------------------
@@ -358,9 +378,10 @@ def build_app(
     app[CTX] = ctx
     app[REST] = Rest(ctx)
     app[METRICS] = Metrics()
-    app[AUTHN] = authn or AuthenticationChain(anonymous=config.anonymous_auth)
+    app[AUTHN] = authn or _authn_chain(config, ctx)
     app[AUTHZ] = authz or AuthorizationChain(config.authorization_modes)
     _install_hooks()
+    _install_auth(app, config)
     app.router.add_route("*", "/{tail:.*}", dispatch)
 
     async def on_shutdown(app: web.Application) -> None:
@@ -378,6 +399,39 @@ def _install_hooks() -> None:
     from kubeha.apiserver import allocator
 
     allocator.install()
+
+
+def _authn_chain(config: ServerConfig, ctx: ApiContext) -> AuthenticationChain:
+    from kubeha.apiserver.authn.setup import build_chain
+
+    return build_chain(config, ctx)
+
+
+def _install_auth(app: web.Application, config: ServerConfig) -> None:
+    """Review APIs, TokenRequest, escalation checks and the authorizers' feed from the caches."""
+    from kubeha.apiserver import reviews
+    from kubeha.apiserver.authn.setup import issuer_for
+    from kubeha.apiserver.authz import escalation
+
+    reviews.install(lambda request: request.app[AUTHN])
+    escalation.install()
+    issuer = issuer_for(config)
+    if issuer is not None:
+        app[reviews.ISSUER_KEY] = issuer
+    chain = app[AUTHZ]
+    if not chain.needs_policy:
+        return
+    sync = PolicySync(app[CTX], chain, app[REST])
+    app[POLICY] = sync
+
+    async def start_sync(app: web.Application) -> None:
+        sync.start()
+
+    async def stop_sync(app: web.Application) -> None:
+        await sync.stop()
+
+    app.on_startup.append(start_sync)
+    app.on_shutdown.append(stop_sync)
 
 
 def load_all_safely() -> None:

@@ -13,9 +13,18 @@ class ServerConfig:
     secure_port: int = 6443
     service_cluster_ip_range: str = "10.96.0.0/12"
     service_node_port_range: str = "30000-32767"
-    # "AlwaysAllow", or anything else (RBAC...): then only system:masters passes for now
+    # in order: AlwaysAllow, AlwaysDeny, Node, RBAC (the `kubeha apiserver` flag defaults to Node,RBAC;
+    # in-process apps built by tests default to AlwaysAllow)
     authorization_modes: tuple[str, ...] = ("AlwaysAllow",)
     anonymous_auth: bool = True
+    token_auth_file: str = ""
+    enable_bootstrap_token_auth: bool = False
+    # the first issuer signs TokenRequest tokens; every one is accepted when verifying
+    service_account_issuers: tuple[str, ...] = ("https://kubernetes.default.svc.cluster.local",)
+    service_account_signing_key_file: str = ""
+    service_account_key_files: tuple[str, ...] = ()
+    # audiences tokens must carry (default: the issuers)
+    api_audiences: tuple[str, ...] = ()
     max_requests_inflight: int = 400
     max_body_bytes: int = 3 * 1024 * 1024
     max_object_bytes: int = 1536 * 1024

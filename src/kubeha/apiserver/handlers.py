@@ -20,6 +20,10 @@ from kubeha.apiserver.rest import Rest, warning_headers, write_options
 # (group, resource, subresource) -> handler(request, ctx, info, namespace, name)
 SubresourceHandler = Callable[[web.Request, ApiContext, ResourceInfo, str, str], Awaitable[web.StreamResponse]]
 SUBRESOURCE_HANDLERS: dict[tuple[str, str, str], SubresourceHandler] = {}
+# resources whose create is answered by another module (the never-stored review kinds):
+# (group, resource) -> handler(request, ctx, info, namespace)
+CreateHandler = Callable[[web.Request, ApiContext, ResourceInfo, str], Awaitable[web.StreamResponse]]
+CREATE_HANDLERS: dict[tuple[str, str], CreateHandler] = {}
 
 # resources whose DELETE answers with the deleted object rather than a Status (as upstream)
 _RETURN_DELETED_OBJECT = {("", "pods"), ("", "services"), ("", "namespaces")}
@@ -153,6 +157,11 @@ async def handle_resource(request: web.Request, ri: RequestInfo, ctx: ApiContext
 
         return await serve_watch(request, ctx, rest, info, namespace, name, shape)
     if verb == "create":
+        create_handler = CREATE_HANDLERS.get((info.group, info.resource))
+        if create_handler is not None:
+            if name:
+                raise errors.method_not_allowed("POST", info.kind)
+            return await create_handler(request, ctx, info, namespace)
         if info.group == "" and info.resource == "bindings":
             body = await _body(request, ctx)
             binding = neg.decode_object(request.headers.get("Content-Type"), body)

@@ -17,7 +17,7 @@ import sys
 from aiohttp import web
 
 from kubeha.apiserver import startup
-from kubeha.apiserver.app import CTX, REST, build_app
+from kubeha.apiserver.app import AUTHZ, CTX, POLICY, REST, build_app
 from kubeha.apiserver.config import ServerConfig
 from kubeha.apiserver.rest import Rest
 
@@ -74,10 +74,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--service-node-port-range", default="30000-32767")
     p.add_argument(
         "--authorization-mode",
-        default="AlwaysAllow",
-        help="comma list; AlwaysAllow, or others (RBAC...) which for now allow only system:masters",
+        default="Node,RBAC",
+        help="comma list, in order, of AlwaysAllow, AlwaysDeny, Node, RBAC (system:masters is always allowed)",
     )
     p.add_argument("--anonymous-auth", type=_bool, default=True, nargs="?", const=True)
+    p.add_argument("--token-auth-file", default="", help='static tokens, CSV: token,user,uid,"group1,group2"')
+    p.add_argument("--enable-bootstrap-token-auth", type=_bool, default=False, nargs="?", const=True)
+    p.add_argument(
+        "--service-account-issuer",
+        action="append",
+        default=[],
+        help="issuer of service account tokens (may repeat: the first signs, all are accepted)",
+    )
+    p.add_argument("--service-account-signing-key-file", default="", help="private key (RSA or P-256) signing tokens")
+    p.add_argument(
+        "--service-account-key-file",
+        action="append",
+        default=[],
+        help="PEM file of public keys verifying service account tokens (may repeat)",
+    )
+    p.add_argument("--api-audiences", default="", help="comma list of audiences tokens must carry")
     p.add_argument("--shutdown-delay-duration", type=parse_duration, default=0.0)
     p.add_argument(
         "--shutdown-timeout",
@@ -100,6 +116,12 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         service_node_port_range=args.service_node_port_range,
         authorization_modes=tuple(m for m in args.authorization_mode.split(",") if m),
         anonymous_auth=args.anonymous_auth,
+        token_auth_file=args.token_auth_file,
+        enable_bootstrap_token_auth=args.enable_bootstrap_token_auth,
+        service_account_issuers=tuple(args.service_account_issuer) or ServerConfig().service_account_issuers,
+        service_account_signing_key_file=args.service_account_signing_key_file,
+        service_account_key_files=tuple(args.service_account_key_file),
+        api_audiences=tuple(a for a in args.api_audiences.split(",") if a),
         max_requests_inflight=args.max_requests_inflight,
         min_request_timeout=args.min_request_timeout,
     )
@@ -146,7 +168,7 @@ async def serve(args: argparse.Namespace) -> int:
     await site.start()
     log.info("serving on https://%s:%d", args.bind_address, args.secure_port)
     ctx.bootstrapped = False
-    bootstrap = asyncio.create_task(_ensure_system_objects(rest))
+    bootstrap = asyncio.create_task(_ensure_system_objects(rest, app))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -177,13 +199,23 @@ def _tune_gc() -> None:
     gc.set_threshold(GC_GEN0_THRESHOLD, 20, 20)
 
 
-async def _ensure_system_objects(rest: Rest) -> None:
-    """Create the system namespaces and the `kubernetes` service; etcd may not answer yet."""
+async def _ensure_system_objects(rest: Rest, app: web.Application | None = None) -> None:
+    """Create the system namespaces, the `kubernetes` service, the default RBAC policy and the
+    system PriorityClasses; etcd may not answer yet. Ready once the authorizers are fed."""
+    from kubeha.apiserver.authz import sync
 
     for attempt in range(10_000):
         try:
             await startup.ensure_system_objects(rest)
+            chain = app[AUTHZ] if app is not None else None
+            if chain is not None and chain.rbac is not None:
+                counts = await sync.reconcile_default_policy(rest)
+                log.info("default RBAC policy reconciled: %s", counts)
+            await sync.ensure_priority_classes(rest)
             await _start_watch_caches(rest)
+            policy = app.get(POLICY) if app is not None else None
+            if policy is not None:
+                await policy.wait_synced()
             rest.ctx.bootstrapped = True
             return
         except Exception as e:

@@ -1,14 +1,19 @@
 """Authentication: a chain of authenticators, the first that recognises the request wins.
 
-Client certificates map CN -> user and each O -> group (plus ``system:authenticated``). With no
-credentials the request is ``system:anonymous`` in ``system:unauthenticated`` when anonymous
-access is enabled, else 401. Token authenticators (bootstrap tokens, service accounts) are added
-to the chain later.
+Order, as upstream: client certificates (CN -> user, each O -> group), then bearer tokens (static
+token file, bootstrap tokens, service-account JWTs). A credential that is presented but not valid
+is a 401 -- it never falls through to anonymous. With no credential at all the request is
+``system:anonymous`` in ``system:unauthenticated`` when anonymous access is enabled, else 401.
+Every authenticated user also gets ``system:authenticated``.
+
+Impersonation (``Impersonate-*`` headers) is applied after authentication and authorized against
+the real user (``kubeha.apiserver.authn.impersonation``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import contextvars
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,10 +34,47 @@ class UserInfo:
     uid: str = ""
     extra: dict[str, list[str]] = field(default_factory=dict, hash=False, compare=False)
 
+    def to_api(self) -> dict[str, Any]:
+        """authentication.k8s.io/v1 UserInfo form."""
+        out: dict[str, Any] = {"username": self.name}
+        if self.uid:
+            out["uid"] = self.uid
+        if self.groups:
+            out["groups"] = list(self.groups)
+        if self.extra:
+            out["extra"] = {k: list(v) for k, v in self.extra.items()}
+        return out
 
-# an authenticator returns the user, None when the request carries no credential it knows, or
-# raises StatusError(401) when it carries a bad one
+
+def with_authenticated(groups: Sequence[str]) -> tuple[str, ...]:
+    out = list(groups)
+    if AUTHENTICATED not in out:
+        out.append(AUTHENTICATED)
+    return tuple(out)
+
+
+# A request authenticator returns the user, None when the request carries no credential it knows,
+# or raises StatusError(401) when it carries a bad one.
 Authenticator = Callable[[web.Request], Awaitable[UserInfo | None]]
+
+
+class TokenAuthenticator:
+    """Base of bearer-token authenticators. ``authenticate_token`` returns the user and the audiences
+    the token is good for (None: audience-agnostic), None when the token is not of its kind, and
+    raises :class:`InvalidToken` when it is of its kind but not valid."""
+
+    async def authenticate_token(
+        self, token: str, audiences: Sequence[str]
+    ) -> tuple[UserInfo, list[str] | None] | None:
+        raise NotImplementedError
+
+
+class InvalidToken(Exception):
+    """A token this authenticator recognises but rejects (expired, revoked, bad signature...)."""
+
+
+# who is calling, for code that runs inside a request but gets no request object (write hooks)
+CURRENT_USER: contextvars.ContextVar[UserInfo | None] = contextvars.ContextVar("kubeha_user", default=None)
 
 
 def user_from_peercert(cert: dict[str, Any] | None) -> UserInfo | None:
@@ -49,10 +91,7 @@ def user_from_peercert(cert: dict[str, Any] | None) -> UserInfo | None:
                 orgs.append(value)
     if not cn:
         return None
-    groups = [*orgs]
-    if AUTHENTICATED not in groups:
-        groups.append(AUTHENTICATED)
-    return UserInfo(cn, tuple(groups))
+    return UserInfo(cn, with_authenticated(orgs))
 
 
 async def client_cert_authenticator(request: web.Request) -> UserInfo | None:
@@ -62,16 +101,63 @@ async def client_cert_authenticator(request: web.Request) -> UserInfo | None:
     return user_from_peercert(transport.get_extra_info("peercert"))
 
 
+def bearer_token(request: web.Request) -> str | None:
+    """The bearer token of the request; "" for a malformed Authorization header, None for none."""
+    header = request.headers.get("Authorization")
+    if header is None:
+        return None
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None  # basic auth and others are not supported: as if absent (upstream ignores them too)
+    return token.strip()
+
+
 class AuthenticationChain:
-    def __init__(self, authenticators: list[Authenticator] | None = None, anonymous: bool = True) -> None:
+    def __init__(
+        self,
+        authenticators: list[Authenticator] | None = None,
+        anonymous: bool = True,
+        tokens: list[TokenAuthenticator] | None = None,
+        api_audiences: Sequence[str] = (),
+    ) -> None:
         self.authenticators: list[Authenticator] = list(authenticators or [client_cert_authenticator])
+        self.tokens: list[TokenAuthenticator] = list(tokens or [])
         self.anonymous = anonymous
+        self.api_audiences: tuple[str, ...] = tuple(api_audiences)
 
     async def authenticate(self, request: web.Request) -> UserInfo:
         for auth in self.authenticators:
             user = await auth(request)
             if user is not None:
                 return user
+        token = bearer_token(request)
+        if token is not None:
+            try:
+                found = await self.authenticate_token(token, self.api_audiences)
+            except InvalidToken:
+                raise errors.unauthorized() from None
+            if found is None:
+                raise errors.unauthorized()
+            return found[0]
         if self.anonymous:
             return UserInfo(ANONYMOUS, (UNAUTHENTICATED,))
         raise errors.unauthorized()
+
+    async def authenticate_token(self, token: str, audiences: Sequence[str] = ()) -> tuple[UserInfo, list[str]] | None:
+        """Run a bearer token through the token authenticators (TokenReview uses this too).
+
+        Returns the user and the audiences it was accepted for, None when no authenticator knows
+        the token; raises InvalidToken for a recognised but invalid one.
+        """
+        if not token:
+            return None
+        wanted = list(audiences or self.api_audiences)
+        for auth in self.tokens:
+            res = await auth.authenticate_token(token, wanted)
+            if res is None:
+                continue
+            user, auds = res
+            return UserInfo(user.name, with_authenticated(user.groups), user.uid, user.extra), (
+                wanted if auds is None else auds
+            )
+        return None
