@@ -381,6 +381,7 @@ def build_app(
     app[AUTHN] = authn or _authn_chain(config, ctx)
     app[AUTHZ] = authz or AuthorizationChain(config.authorization_modes)
     _install_hooks()
+    _install_admission_and_audit(app, config, ctx)
     _install_auth(app, config)
     app.router.add_route("*", "/{tail:.*}", dispatch)
 
@@ -393,6 +394,16 @@ def build_app(
     app.on_shutdown.append(on_shutdown)
     app.on_cleanup.append(on_cleanup)
     return app
+
+
+def _install_admission_and_audit(app: web.Application, config: ServerConfig, ctx: ApiContext) -> None:
+    from kubeha.apiserver import admission, audit
+
+    names = config.admission_plugins
+    # in-process apps (tests) run no service-account controller, so the default service account
+    # never appears: they leave ServiceAccount out (`kubeha apiserver` runs upstream's full set)
+    admission.install(ctx, admission.plugin_names(disable=["ServiceAccount"]) if names is None else names)
+    audit.install(app, config)
 
 
 def _install_hooks() -> None:

@@ -25,6 +25,15 @@ class ServerConfig:
     service_account_key_files: tuple[str, ...] = ()
     # audiences tokens must carry (default: the issuers)
     api_audiences: tuple[str, ...] = ()
+    # admission plugins to run, in upstream order (server.py resolves the --enable/--disable flags);
+    # None: upstream's default set without ServiceAccount (see app.py)
+    admission_plugins: tuple[str, ...] | None = None
+    # the audit log (no events without both a path and a policy, as upstream); sizes in MB, age in days
+    audit_log_path: str = ""
+    audit_policy_file: str = ""
+    audit_log_maxsize: int = 0
+    audit_log_maxbackup: int = 0
+    audit_log_maxage: int = 0
     max_requests_inflight: int = 400
     max_body_bytes: int = 3 * 1024 * 1024
     max_object_bytes: int = 1536 * 1024

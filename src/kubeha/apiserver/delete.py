@@ -13,7 +13,7 @@ from aiohttp import web
 from kubeha.api import errors
 from kubeha.api.registry import RESOURCES, ResourceInfo
 from kubeha.api.schema import Obj
-from kubeha.apiserver import objmeta
+from kubeha.apiserver import admission, objmeta
 from kubeha.apiserver.rest import DELETE_HOOKS, Rest, WritePlan, _hook_key
 from kubeha.storage.interface import Conflict, KeyNotFound
 
@@ -129,12 +129,16 @@ async def delete_object(
     """Delete (or start deleting) one object; returns (object, gone?)."""
     key = info.key(namespace, name)
     store = rest.store
+    chain = admission.chain_of(rest.ctx)
     for _ in range(20):
         try:
             current = info.decode(dict(await store.get(key)))
         except KeyNotFound:
             raise errors.not_found(info.group, info.resource, name) from None
         _check_preconditions(info, current, opts)
+        await chain.run(
+            admission.attributes(admission.DELETE, info, namespace, name, None, current, dry_run=opts.dry_run)
+        )
         cur_rv = objmeta.resource_version(current)
         md = current.setdefault("metadata", {})
         new = None  # an update instead of a removal
@@ -195,6 +199,7 @@ async def delete_object(
             continue
         except KeyNotFound:
             raise errors.not_found(info.group, info.resource, name) from None
+        await chain.released(info, current)
         if info.namespaced and namespace:
             await maybe_finish_namespace(rest, namespace)
         return current, True

@@ -22,8 +22,8 @@ from kubeha.api import errors
 from kubeha.api.registry import ResourceInfo
 from kubeha.api.schema import Obj
 from kubeha.api.selectors import FieldSelector, LabelSelector, field_getters, parse_field_selector, parse_label_selector
+from kubeha.apiserver import admission, objmeta
 from kubeha.apiserver import negotiation as neg
-from kubeha.apiserver import objmeta
 from kubeha.apiserver.context import ApiContext
 from kubeha.apiserver.requestinfo import RequestInfo
 from kubeha.storage.interface import Compacted, Compare, Conflict, Delete, KeyExists, KeyNotFound, Put
@@ -436,65 +436,6 @@ class Rest:
 
     # -- writes -------------------------------------------------------------------------------------
 
-    async def check_namespace_writable(
-        self, info: ResourceInfo, namespace: str, *, live: bool = False
-    ) -> list[Compare]:
-        """Refuse writes into a missing or terminating namespace; returns guards for the write.
-
-        An active namespace in the watch cache saves an etcd read per create: the write then carries
-        a guard that the namespace is still at the revision we checked, so a namespace that started
-        terminating meanwhile fails the guard (Conflict), and the caller checks again ``live``.
-        """
-        if not info.namespaced:
-            return []
-        key = f"/registry/namespaces/{namespace}"
-        if not live:
-            cached = self._cached_namespace(key)
-            if cached is not None:
-                return [Compare(key, int(cached["metadata"]["resourceVersion"]))]
-        try:
-            ns = await self.store.get(key)
-        except KeyNotFound:
-            raise errors.not_found("", "namespaces", namespace) from None
-        if (ns.get("status") or {}).get("phase") == "Terminating" or (ns.get("metadata") or {}).get(
-            "deletionTimestamp"
-        ):
-            raise errors.StatusError(
-                403,
-                "Forbidden",
-                f"{info.resource}{'.' + info.group if info.group else ''} is forbidden: unable to create new content "
-                f"in namespace {namespace} because it is being terminated",
-                {
-                    "group": info.group,
-                    "kind": info.resource,
-                    "causes": [
-                        {
-                            "reason": "NamespaceTerminating",
-                            "message": f"namespace {namespace} is being terminated",
-                            "field": "metadata.namespace",
-                        }
-                    ],
-                },
-            )
-        return []
-
-    def _cached_namespace(self, key: str) -> Obj | None:
-        """The namespace at ``key`` from a serving watch cache, only when it is active (anything
-        else is decided by a live read)."""
-        from kubeha.api.registry import lookup
-
-        ns_info = lookup("", "v1", "namespaces")
-        cacher = self.ctx.ready_cacher(ns_info) if ns_info is not None else None
-        get = getattr(cacher, "get", None)
-        ns = get(key) if get is not None else None
-        if not isinstance(ns, dict):
-            return None
-        md = ns.get("metadata") or {}
-        if md.get("deletionTimestamp") or (ns.get("status") or {}).get("phase") == "Terminating":
-            return None
-        rv = md.get("resourceVersion")
-        return ns if isinstance(rv, str) and rv.isdigit() else None
-
     def bind_namespace(self, info: ResourceInfo, obj: Obj, namespace: str) -> None:
         md = objmeta.meta(obj)
         if info.namespaced:
@@ -526,8 +467,8 @@ class Rest:
         md = objmeta.meta(obj)
         if md.get("resourceVersion"):
             raise errors.bad_request("resourceVersion should not be set on objects to be created")
-        ns_guards = await self.check_namespace_writable(info, namespace)
         generate = not md.get("name") and md.get("generateName")
+        chain = admission.chain_of(self.ctx)
         for attempt in range(8):
             candidate = copy.deepcopy(obj)
             cmd = objmeta.meta(candidate)
@@ -544,30 +485,50 @@ class Rest:
                 cmd["generation"] = 1
             else:
                 cmd.pop("generation", None)
+            # mutating admission after defaulting, validating admission after validation (as upstream)
+            attrs = admission.attributes(
+                admission.CREATE, info, namespace, cmd.get("name", ""), candidate, dry_run=opts.dry_run
+            )
+            attrs.attempt = attempt
+            await chain.admit(attrs)
             validate_create(info, candidate)
+            try:
+                await chain.validate(attrs)
+            except BaseException:
+                await chain.rollback(attrs)
+                raise
             if not prepared:
                 candidate = update_managed_fields(info, None, candidate, opts, operation)
             plan = WritePlan()
             hook = WRITE_HOOKS.get(_hook_key(info))
-            if hook is not None:
-                await hook(self.ctx, candidate, None, plan)
-            check_size(candidate, self.ctx.config.max_object_bytes)
+            try:
+                if hook is not None:
+                    await hook(self.ctx, candidate, None, plan)
+                check_size(candidate, self.ctx.config.max_object_bytes)
+            except BaseException:
+                await chain.rollback(attrs)
+                raise
             if opts.dry_run:
+                await chain.rollback(attrs)
                 return candidate
             key = info.key(namespace, cmd["name"])
             try:
-                stored = await self.store.create(
-                    key, info.encode(candidate), also=plan.also, guards=[*plan.guards, *ns_guards]
-                )
+                try:
+                    stored = await self.store.create(
+                        key, info.encode(candidate), also=plan.also, guards=[*plan.guards, *attrs.guards]
+                    )
+                except BaseException:
+                    # quota charged by admission for a write that did not happen goes back
+                    await chain.rollback(attrs)
+                    raise
                 return info.decode(dict(stored))
             except KeyExists:
                 if generate and attempt < 7:
                     continue
                 raise errors.already_exists(info.group, info.resource, cmd["name"]) from None
             except Conflict:
-                # a guard (an allocation claim, or the namespace we checked) lost a race: plan again
-                if ns_guards:
-                    ns_guards = await self.check_namespace_writable(info, namespace, live=True)
+                # a guard (an allocation claim, or the namespace admission checked) lost a race: plan
+                # again (admission then reads the namespace live)
                 if attempt < 7:
                     continue
                 raise
@@ -583,15 +544,19 @@ class Rest:
         *,
         status: bool = False,
         validate: bool = True,
+        subresource: str | None = None,
     ) -> tuple[Obj, bool]:
         """Read-modify-write with retries; returns (stored object, deleted?).
 
         ``mutate`` gets a deep copy of the current object and returns the desired object (already
         prepared by the strategy), or None for "no change". A client-side resourceVersion in the
         result that differs from the current one is a 409 Conflict (no retry). ``validate=False``
-        is for server-internal writes that bypass the strategy (bindings), as upstream.
+        is for server-internal writes that bypass the strategy (bindings), as upstream; they skip
+        update admission too (their own subresource was admitted by the caller).
         """
         key = info.key(namespace, name)
+        chain = admission.chain_of(self.ctx)
+        sub = subresource if subresource is not None else ("status" if status else "")
         for _ in range(MAX_CONFLICT_RETRIES):
             try:
                 current = info.decode(dict(await self.store.get(key)))
@@ -628,8 +593,13 @@ class Rest:
                 nmd["generation"] = gen
             elif "generation" in cmd:
                 nmd["generation"] = cmd["generation"]
+            attrs = admission.attributes(
+                admission.UPDATE, info, namespace, name, new, current, subresource=sub, dry_run=opts.dry_run
+            )
             if validate:
+                await chain.admit(attrs)
                 validate_update(info, new, current, status=status)
+                await chain.validate(attrs)
             if objmeta.same_ignoring_rv(new, current):
                 return current, False
             # the last finalizer of an object being deleted is gone: the object goes too
@@ -648,6 +618,7 @@ class Rest:
                     await self.store.delete(key, expected_mod_revision=int(cur_rv), also=plan.also)
                 except (Conflict, KeyNotFound):
                     continue
+                await chain.released(info, current)
                 if info.namespaced and namespace:
                     from kubeha.apiserver.delete import maybe_finish_namespace
 

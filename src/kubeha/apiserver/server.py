@@ -16,7 +16,7 @@ import sys
 
 from aiohttp import web
 
-from kubeha.apiserver import startup
+from kubeha.apiserver import admission, startup
 from kubeha.apiserver.app import AUTHZ, CTX, POLICY, REST, build_app
 from kubeha.apiserver.config import ServerConfig
 from kubeha.apiserver.rest import Rest
@@ -103,6 +103,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--max-requests-inflight", type=int, default=400)
     p.add_argument("--min-request-timeout", type=int, default=1800)
+    p.add_argument("--enable-admission-plugins", default="", help="admission plugins to enable beyond the defaults")
+    p.add_argument("--disable-admission-plugins", default="", help="default admission plugins to disable")
+    p.add_argument("--audit-log-path", default="", help="audit log file (JSON lines); '-' means stdout")
+    p.add_argument("--audit-policy-file", default="", help="audit.k8s.io/v1 Policy deciding what is logged")
+    p.add_argument("--audit-log-maxsize", type=int, default=0, help="rotate the audit log at this many MB")
+    p.add_argument("--audit-log-maxbackup", type=int, default=0, help="rotated audit logs to keep")
+    p.add_argument("--audit-log-maxage", type=int, default=0, help="days to keep rotated audit logs")
     p.add_argument("-v", "--v", type=int, default=0, help="log verbosity")
     return p
 
@@ -123,6 +130,14 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         service_account_key_files=tuple(args.service_account_key_file),
         api_audiences=tuple(a for a in args.api_audiences.split(",") if a),
         max_requests_inflight=args.max_requests_inflight,
+        admission_plugins=tuple(
+            admission.plugin_names(args.enable_admission_plugins.split(","), args.disable_admission_plugins.split(","))
+        ),
+        audit_log_path=args.audit_log_path,
+        audit_policy_file=args.audit_policy_file,
+        audit_log_maxsize=args.audit_log_maxsize,
+        audit_log_maxbackup=args.audit_log_maxbackup,
+        audit_log_maxage=args.audit_log_maxage,
         min_request_timeout=args.min_request_timeout,
     )
 

@@ -9,7 +9,7 @@ from typing import Any
 from kubeha.api import errors
 from kubeha.api.registry import ResourceInfo, lookup
 from kubeha.api.schema import Obj
-from kubeha.apiserver import objmeta
+from kubeha.apiserver import admission, objmeta
 from kubeha.apiserver.delete import DeleteOptions, delete_object
 from kubeha.apiserver.rest import Rest, WriteOptions, apply_patch, field_checks, update_managed_fields
 
@@ -76,7 +76,7 @@ async def write_scale(
             objmeta.meta(new)["resourceVersion"] = rv
         return update_managed_fields(info, current, new, opts, "Update", "scale")
 
-    stored, _ = await rest.write_update(info, namespace, name, mutate, opts)
+    stored, _ = await rest.write_update(info, namespace, name, mutate, opts, subresource="scale")
     return scale_of(info, stored)
 
 
@@ -99,6 +99,11 @@ async def bind_pod(rest: Rest, namespace: str, name: str, binding: Obj, opts: Wr
             "", "Binding", name, [errors.invalid_value("target.kind", target.get("kind"), "must be empty or 'Node'")]
         )
     want_uid = bmd.get("uid")
+    await admission.chain_of(rest.ctx).run(
+        admission.attributes(
+            admission.CREATE, pods, namespace, name, binding, subresource="binding", dry_run=opts.dry_run
+        )
+    )
 
     async def mutate(current: Obj) -> Obj:
         md = current.get("metadata") or {}
@@ -155,6 +160,11 @@ async def evict_pod(rest: Rest, namespace: str, name: str, eviction: Obj) -> Obj
     opts.uid = pre.get("uid")
     opts.resource_version = pre.get("resourceVersion")
     opts.dry_run = "All" in (do.get("dryRun") or [])
+    await admission.chain_of(rest.ctx).run(
+        admission.attributes(
+            admission.CREATE, pods, namespace, name, eviction, subresource="eviction", dry_run=opts.dry_run
+        )
+    )
     await delete_object(rest, pods, namespace, name, opts)
     return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
 
@@ -173,7 +183,7 @@ async def finalize_namespace(rest: Rest, info: ResourceInfo, name: str, obj: Obj
             objmeta.meta(new)["resourceVersion"] = rv
         return new
 
-    stored, _ = await rest.write_update(info, "", name, mutate, opts, status=True)
+    stored, _ = await rest.write_update(info, "", name, mutate, opts, status=True, subresource="finalize")
     md = stored.get("metadata") or {}
     if md.get("deletionTimestamp") and not fins and not md.get("finalizers"):
         key = info.key("", name)
