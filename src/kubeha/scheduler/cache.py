@@ -40,6 +40,7 @@ class Cache:
         self._expiry: list[tuple[float, str]] = []
         self.namespace_labels: dict[str, dict[str, str]] = {}
         self.image_nodes: dict[str, int] = {}
+        self.label_keys: dict[str, int] = {}
         self._lists_gen = 0  # bumped when the snapshot's node lists must be rebuilt
 
     # -- nodes ------------------------------------------------------------------------------------
@@ -54,6 +55,14 @@ class Cache:
         for name in new.keys() - old.keys():
             self.image_nodes[name] = self.image_nodes.get(name, 0) + 1
 
+    def _count_keys(self, labels: dict[str, str], delta: int) -> None:
+        for k in labels:
+            n = self.label_keys.get(k, 0) + delta
+            if n > 0:
+                self.label_keys[k] = n
+            else:
+                self.label_keys.pop(k, None)
+
     def add_node(self, node: Obj) -> NodeInfo:
         name = (node.get("metadata") or {}).get("name") or ""
         ni = self.nodes.get(name)
@@ -61,7 +70,10 @@ class Cache:
             ni = self.nodes[name] = NodeInfo()
         had_node = ni.node is not None
         old_images = ni.images
+        if had_node:
+            self._count_keys(ni.labels, -1)
         ni.set_node(node)
+        self._count_keys(ni.labels, 1)
         self._images_changed(old_images, ni.images)
         if not had_node:
             self._lists_gen += 1
@@ -75,6 +87,8 @@ class Cache:
         if ni is None:
             return
         self._images_changed(ni.images, {})
+        if ni.node is not None:
+            self._count_keys(ni.labels, -1)
         if ni.pods:
             # Pods still point at it: keep their sums until they are deleted too (not schedulable).
             ni.node = None
@@ -182,6 +196,7 @@ class Cache:
             snap.generation = self._lists_gen
         snap.namespace_labels = self.namespace_labels
         snap.image_nodes = self.image_nodes
+        snap.label_keys = self.label_keys
         return snap
 
     def dump(self) -> dict[str, Any]:

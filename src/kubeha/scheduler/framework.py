@@ -154,6 +154,7 @@ class Snapshot:
         self.have_pods_with_required_anti_affinity: list[NodeInfo] = []
         self.namespace_labels: Mapping[str, Mapping[str, str]] = {}
         self.image_nodes: Mapping[str, int] = {}  # normalized image name -> nodes that have it
+        self.label_keys: Mapping[str, int] = {}  # node label key -> nodes that have it
         self.generation = -1
 
     def get(self, name: str) -> NodeInfo | None:

@@ -341,6 +341,7 @@ class PodInfo:
         "requests",
         "required_affinity",
         "required_anti_affinity",
+        "spec",
         "start_time",
         "terminating",
         "uid",
@@ -350,6 +351,7 @@ class PodInfo:
         self.pod = pod
         md = pod.get("metadata") or {}
         spec = pod.get("spec") or {}
+        self.spec: Obj = spec
         self.namespace: str = md.get("namespace") or ""
         self.name: str = md.get("name") or ""
         self.key = f"{self.namespace}/{self.name}"
@@ -373,11 +375,6 @@ class PodInfo:
         self.preferred_anti_affinity = _weighted(
             ns, labels, paa.get("preferredDuringSchedulingIgnoredDuringExecution") or ()
         )
-
-    @property
-    def spec(self) -> Obj:
-        spec: Obj = self.pod.get("spec") or {}
-        return spec
 
     @staticmethod
     def key_of(pod: Obj) -> str:

@@ -295,7 +295,8 @@ class Profile:
         for p, weight in self.scores:
             if p.name in skip:
                 continue
-            scores = [p.score(state, pod, n)[0] for n in nodes]
+            batch = getattr(p, "score_all", None)
+            scores = batch(state, pod, nodes) if batch is not None else [p.score(state, pod, n)[0] for n in nodes]
             if hasattr(p, "normalize_score"):
                 if not names_written:
                     state.write("nodeNames", [n.name for n in nodes])

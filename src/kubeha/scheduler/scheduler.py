@@ -373,18 +373,10 @@ class Scheduler:
         return self.select_host(feasible, scores)
 
     def select_host(self, nodes: list[NodeInfo], scores: list[int]) -> str:
-        """The highest total; ties broken uniformly at random (reservoir sampling)."""
-        best = -1
-        chosen = ""
-        ties = 0
-        for n, s in zip(nodes, scores, strict=True):
-            if s > best:
-                best, chosen, ties = s, n.name, 1
-            elif s == best:
-                ties += 1
-                if self.rng.randrange(ties) == 0:
-                    chosen = n.name
-        return chosen
+        """The highest total; ties broken uniformly at random."""
+        best = max(scores)
+        tied = [i for i, s in enumerate(scores) if s == best]
+        return nodes[tied[0] if len(tied) == 1 else tied[self.rng.randrange(len(tied))]].name
 
     # -- binding -------------------------------------------------------------------------------------
 

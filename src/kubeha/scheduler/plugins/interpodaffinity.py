@@ -24,6 +24,11 @@ ERR_AFFINITY = "node(s) didn't match pod affinity rules"
 ERR_ANTI_AFFINITY = "node(s) didn't match pod anti-affinity rules"
 ERR_EXISTING_ANTI_AFFINITY = "node(s) didn't satisfy existing pods anti-affinity rules"
 PRE_FILTER_KEY = "PreFilterInterPodAffinity"
+NAME = "InterPodAffinity"
+# Shared verdicts: a filled cluster rejects most nodes, so do not allocate one per node.
+AFFINITY_FAILED = unresolvable(NAME, ERR_AFFINITY)
+ANTI_AFFINITY_FAILED = unschedulable(NAME, ERR_ANTI_AFFINITY)
+EXISTING_ANTI_AFFINITY_FAILED = unschedulable(NAME, ERR_EXISTING_ANTI_AFFINITY)
 PRE_SCORE_KEY = "PreScoreInterPodAffinity"
 
 Pair = tuple[str, str]
@@ -55,7 +60,7 @@ def _all_match(terms: list[AffinityTerm], pod: PodInfo, ns_labels: Mapping[str, 
 
 
 class InterPodAffinity:
-    name = "InterPodAffinity"
+    name = NAME
 
     def __init__(self, handle: Any, args: dict[str, Any] | None = None) -> None:
         self.handle = handle
@@ -111,23 +116,23 @@ class InterPodAffinity:
             for t in pod.required_affinity:
                 value = labels.get(t.topology_key)
                 if value is None:
-                    return unresolvable(self.name, ERR_AFFINITY)
+                    return AFFINITY_FAILED
                 if st.affinity.get((t.topology_key, value), 0) <= 0:
                     pods_exist = False
             if not pods_exist:
                 # The first pod of a group that selects itself may go anywhere (else none ever could).
                 ns_labels = self.handle.snapshot.namespace_labels
                 if st.affinity or not _all_match(pod.required_affinity, pod, ns_labels):
-                    return unresolvable(self.name, ERR_AFFINITY)
+                    return AFFINITY_FAILED
         if st.anti:
             for t in pod.required_anti_affinity:
                 value = labels.get(t.topology_key)
                 if value is not None and st.anti.get((t.topology_key, value), 0) > 0:
-                    return unschedulable(self.name, ERR_ANTI_AFFINITY)
+                    return ANTI_AFFINITY_FAILED
         if st.existing_anti:
             for key, value in labels.items():
                 if st.existing_anti.get((key, value), 0) > 0:
-                    return unschedulable(self.name, ERR_EXISTING_ANTI_AFFINITY)
+                    return EXISTING_ANTI_AFFINITY_FAILED
         return SUCCESS
 
     def add_pod(self, state: CycleState, pod: PodInfo, to_add: PodInfo, node: NodeInfo) -> Status:

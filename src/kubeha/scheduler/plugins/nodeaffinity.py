@@ -100,6 +100,9 @@ def _node_names(required: Obj | None) -> set[str] | None:
     return out
 
 
+NOT_MATCHED = unresolvable("NodeAffinity", ERR_REASON_POD)
+
+
 class NodeAffinity:
     name = "NodeAffinity"
 
@@ -120,7 +123,7 @@ class NodeAffinity:
     def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status:
         if required_matches(pod, node):
             return SUCCESS
-        return unresolvable(self.name, ERR_REASON_POD)
+        return NOT_MATCHED
 
     def pre_score(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo]) -> Status:
         preferred = ((pod.spec.get("affinity") or {}).get("nodeAffinity") or {}).get(

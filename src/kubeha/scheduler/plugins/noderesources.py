@@ -57,10 +57,35 @@ class NodeResourcesFit:
         self.resources = [(str(r["name"]), int(r.get("weight") or 1)) for r in res]
 
     def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status:
+        # Fast path (the common case): plenty of room, no scalar resources involved.
+        alloc, used, req = node.allocatable, node.requested, pod.requests
+        if (
+            len(node.pods) < alloc.allowed_pods
+            and req.milli_cpu <= alloc.milli_cpu - used.milli_cpu
+            and req.memory <= alloc.memory - used.memory
+            and req.ephemeral_storage <= alloc.ephemeral_storage - used.ephemeral_storage
+            and not req.scalar
+        ):
+            return SUCCESS
         reasons = insufficient(pod, node)
         if reasons:
             return unschedulable(self.name, *reasons)
         return SUCCESS
+
+    def score_all(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo]) -> list[int]:
+        """Score every node at once (the hot path for the default cpu+memory LeastAllocated)."""
+        if self.strategy != "LeastAllocated" or self.resources != [(CPU, 1), (MEMORY, 1)]:
+            return [self.score(state, pod, n)[0] for n in nodes]
+        pc, pm = pod.non_zero_cpu, pod.non_zero_mem
+        out = []
+        for n in nodes:
+            a = n.allocatable
+            ac, am = a.milli_cpu, a.memory
+            rc, rm = n.non_zero_cpu + pc, n.non_zero_mem + pm
+            sc = (ac - rc) * MAX_NODE_SCORE // ac if ac and rc <= ac else 0
+            sm = (am - rm) * MAX_NODE_SCORE // am if am and rm <= am else 0
+            out.append((sc + sm) // 2)
+        return out
 
     def score(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> tuple[int, Status]:
         total = weights = 0
@@ -112,6 +137,21 @@ class NodeResourcesBalancedAllocation:
         else:
             std = 0.0
         return int((1 - std) * MAX_NODE_SCORE), SUCCESS
+
+    def score_all(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo]) -> list[int]:
+        pc, pm = pod.requests.milli_cpu, pod.requests.memory
+        out = []
+        for n in nodes:
+            a, u = n.allocatable, n.requested
+            if a.milli_cpu and a.memory:
+                fc = (u.milli_cpu + pc) / a.milli_cpu
+                fm = (u.memory + pm) / a.memory
+                fc = 1.0 if fc > 1.0 else fc
+                fm = 1.0 if fm > 1.0 else fm
+                out.append(int((1 - abs(fc - fm) / 2) * MAX_NODE_SCORE))
+            else:
+                out.append(MAX_NODE_SCORE)
+        return out
 
     def events_to_register(self) -> list[ClusterEvent]:
         return [ASSIGNED_POD_FREED, NODE_ALLOCATABLE]

@@ -205,6 +205,10 @@ class PodTopologySpread:
 
     def pre_score(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo]) -> Status:
         constraints, defaulted = self.constraints(pod, hard=False)
+        if defaulted:
+            # A default constraint on a key no node has scores nothing: drop it up front.
+            keys = self.handle.snapshot.label_keys
+            constraints = [c for c in constraints if c.key in keys]
         if not constraints:
             return SKIP
         st = _ScoreState(constraints)
@@ -254,6 +258,30 @@ class PodTopologySpread:
                 cnt = st.pair_counts.get((c.key, value), 0)
             total += cnt * st.weights[i] + (c.max_skew - 1)
         return round(total), SUCCESS
+
+    def score_all(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo]) -> list[int]:
+        st: _ScoreState = state.read(PRE_SCORE_KEY)
+        ns = pod.namespace
+        ignored = st.ignored
+        constraints = list(enumerate(st.constraints))
+        out = []
+        for node in nodes:
+            if ignored and node.name in ignored:
+                out.append(0)
+                continue
+            labels = node.labels
+            total = 0.0
+            for i, c in constraints:
+                value = labels.get(c.key)
+                if value is None:
+                    continue
+                if c.key == HOSTNAME:
+                    cnt = count_matching(node, c.selector, ns) if node.pods else 0
+                else:
+                    cnt = st.pair_counts.get((c.key, value), 0)
+                total += cnt * st.weights[i] + (c.max_skew - 1)
+            out.append(round(total))
+        return out
 
     def normalize_score(self, state: CycleState, pod: PodInfo, scores: list[int]) -> Status:
         st: _ScoreState = state.read(PRE_SCORE_KEY)
