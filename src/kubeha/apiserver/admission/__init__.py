@@ -248,6 +248,7 @@ _BUILTIN_MODULES = (
     "kubeha.apiserver.admission.serviceaccount",
     "kubeha.apiserver.admission.priority",
     "kubeha.apiserver.admission.tolerations",
+    "kubeha.apiserver.admission.resourcequota",
 )
 _loaded = False
 
