@@ -162,13 +162,16 @@ class NodeAuthorizer:
         if group == "" and resource == "nodes":
             if verb in ("get", "list", "watch") and sub in ("", "status"):
                 return ALLOW, ""
-            if a.name == node and verb in ("create", "update", "patch", "delete") and sub in ("", "status"):
+            if verb == "create" and not sub:
+                return ALLOW, ""  # the name is in the body: NodeRestriction admission checks it
+            if a.name == node and verb in ("update", "patch", "delete") and sub in ("", "status"):
                 return ALLOW, ""
             return NO_OPINION, f"node '{node}' cannot modify node '{a.name}'" if a.name else ""
         if group == "coordination.k8s.io" and resource == "leases":
+            # a create carries the name in its body only (NodeRestriction admission checks it)
             if (
                 a.namespace != LEASE_NAMESPACE
-                or a.name != node
+                or (verb != "create" and a.name != node)
                 or verb not in ("get", "create", "update", "patch", "delete")
             ):
                 return NO_OPINION, "can only access node lease with the same name as the requesting node"

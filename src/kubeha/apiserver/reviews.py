@@ -24,7 +24,7 @@ from kubeha.apiserver import serviceaccounts as sat
 from kubeha.apiserver.authn import AUTHENTICATED, CURRENT_USER, InvalidToken, UserInfo
 from kubeha.apiserver.authz import CURRENT_AUTHZ, Attributes, AuthorizationChain
 from kubeha.apiserver.context import ApiContext
-from kubeha.apiserver.rest import check_type_meta, field_checks, validate_create, write_options
+from kubeha.apiserver.rest import check_type_meta, field_checks, write_options
 
 AUTHN_GROUP = "authentication.k8s.io"
 AUTHZ_GROUP = "authorization.k8s.io"
@@ -61,6 +61,13 @@ async def _decode(request: web.Request, ctx: ApiContext, info: ResourceInfo, kin
         check_type_meta(info, obj)
     field_checks(info, obj, body, write_options(request, "create"), schema)
     return obj
+
+
+def _validate(info: ResourceInfo, obj: Obj) -> None:
+    # the kind's own checks only: reviews have no name, so object-meta validation does not apply
+    causes = info.strategy.validate(obj)
+    if causes:
+        raise errors.invalid(info.group, info.kind, "", causes)
 
 
 def _attributes(user: UserInfo, spec: Obj) -> Attributes:
@@ -102,7 +109,7 @@ async def self_subject_access_review(
     request: web.Request, ctx: ApiContext, info: ResourceInfo, ns: str
 ) -> web.StreamResponse:
     obj = await _decode(request, ctx, info)
-    validate_create(info, obj)
+    _validate(info, obj)
     return _respond(obj, _decide(_authz(), _attributes(_user(), obj.get("spec") or {})))
 
 
@@ -115,7 +122,7 @@ async def subject_access_review(
     request: web.Request, ctx: ApiContext, info: ResourceInfo, ns: str
 ) -> web.StreamResponse:
     obj = await _decode(request, ctx, info)
-    validate_create(info, obj)
+    _validate(info, obj)
     spec = obj.get("spec") or {}
     return _respond(obj, _decide(_authz(), _attributes(_subject(spec), spec)))
 
@@ -135,7 +142,7 @@ async def local_subject_access_review(
         raise errors.bad_request(
             f'spec.resourceAttributes.namespace must match namespace: {ns}: spec.resourceAttributes.namespace="{res.get("namespace") or ""}"'
         )
-    validate_create(info, obj)
+    _validate(info, obj)
     spec = obj.get("spec") or {}
     return _respond(obj, _decide(_authz(), _attributes(_subject(spec), spec)))
 
@@ -144,7 +151,7 @@ async def self_subject_rules_review(
     request: web.Request, ctx: ApiContext, info: ResourceInfo, ns: str
 ) -> web.StreamResponse:
     obj = await _decode(request, ctx, info)
-    validate_create(info, obj)
+    _validate(info, obj)
     namespace = (obj.get("spec") or {}).get("namespace") or ""
     resource, non_resource, incomplete, err = _authz().rules_for(_user(), namespace)
     status: Obj = {"resourceRules": resource, "nonResourceRules": non_resource, "incomplete": incomplete}
