@@ -322,6 +322,7 @@ class AuditContext:
     level: str = NONE
     omit: tuple[str, ...] = ()
     started_logged: bool = False
+    body: bytes = b""
     event: dict[str, Any] = field(default_factory=dict)
 
 
@@ -463,14 +464,37 @@ async def _prepare_event(request: web.Request, auditor: Auditor, actx: AuditCont
     actx.level, actx.omit = level, omit
     real = await _real_user(request) if _impersonating(request) else None
     actx.event = auditor.base_event(request, actx, user, real)
-    if _LEVEL_ORDER[level] >= _LEVEL_ORDER[REQUEST] and request.method in ("POST", "PUT", "PATCH", "DELETE"):
-        body = await request.read() if request.body_exists else b""
-        if body:
-            try:
-                actx.event["requestObject"] = json.loads(body)
-            except ValueError:
-                pass
+    if actx.body:
+        try:
+            actx.event["requestObject"] = json.loads(actx.body)
+        except ValueError:
+            pass
     return actx.event
+
+
+async def _capture_body(request: web.Request, actx: AuditContext) -> None:
+    """Keep a copy of the body for Request-level events and hand the handler an identical stream."""
+    from aiohttp.streams import StreamReader
+
+    from kubeha.apiserver import negotiation as neg
+
+    ctx = request.app.get(_ctx_key())
+    limit = int(ctx.config.max_body_bytes) if ctx is not None else 3 << 20
+    body = await neg.read_body(request, limit)
+    actx.body = body
+    reader = StreamReader(request.protocol, 2**16, loop=asyncio.get_running_loop())
+    reader.feed_data(body)
+    reader.feed_eof()
+    # aiohttp has no public way to refill a consumed body: request.content is a cached property
+    # over _payload, so both are replaced
+    request._payload = reader
+    request._cache["content"] = reader
+
+
+def _ctx_key() -> Any:
+    from kubeha.apiserver.app import CTX
+
+    return CTX
 
 
 def _request_user(request: web.Request) -> Any:
@@ -533,6 +557,12 @@ async def authorized_middleware(request: web.Request, handler: Handler) -> web.S
     scope = request.get(_SCOPE)
     if scope is not None and scope.user is None:
         scope.user = _request_user(request) or _current_user()
+    auditor = request.app.get(AUDIT_KEY)
+    actx = request.get(_ACTX)
+    if auditor is not None and actx is not None and request.method in ("POST", "PUT", "PATCH", "DELETE"):
+        level, _ = auditor.decide(request, _request_user(request) or _current_user())
+        if _LEVEL_ORDER[level] >= _LEVEL_ORDER[REQUEST] and request.body_exists:
+            await _capture_body(request, actx)
     return await handler(request)
 
 
