@@ -15,7 +15,17 @@ import pytest
 
 from kubeha.api.errors import StatusError
 from kubeha.client import ApiClient, load_kubeconfig
-from kubeha.client.resources import CRONJOBS, DAEMONSETS, JOBS, NAMESPACES, NODES, PODS, ref_for
+from kubeha.client.resources import (
+    CRONJOBS,
+    DAEMONSETS,
+    JOBS,
+    NAMESPACES,
+    NODES,
+    PODS,
+    SERVICEACCOUNTS,
+    STATEFULSETS,
+    ref_for,
+)
 from kubeha.controllers.context import ControllerContext, ControllerOptions
 from kubeha.machinery.informer import SharedInformerFactory
 from tests.support.apiserver import ApiServer
@@ -71,6 +81,8 @@ async def h(apiservers: list[ApiServer]) -> AsyncIterator[Harness]:
     client = ApiClient(load_kubeconfig(str(apiservers[0].kubeconfig)), user_agent="workload-test", timeout=10)
     ns = f"wl-{uuid.uuid4().hex[:8]}"
     await client.create(NAMESPACES, {"metadata": {"name": ns}})
+    # the serviceaccount controller's part: pods are admitted only with the namespace's default SA
+    await client.create(SERVICEACCOUNTS, {"metadata": {"name": "default"}}, ns)
     harness = Harness(client, ns)
     try:
         yield harness
@@ -287,3 +299,87 @@ async def test_daemonset_one_pod_per_eligible_node(h: Harness) -> None:
         for name in names:
             with contextlib.suppress(StatusError):
                 await h.client.delete(NODES, name)
+
+
+# -- statefulset --------------------------------------------------------------------------------
+
+
+async def test_statefulset_ordered_creation_and_rolling_update(h: Harness) -> None:
+    from kubeha.controllers.statefulset import POD_INDEX_LABEL, POD_NAME_LABEL, StatefulSetController
+
+    await h.run(StatefulSetController(h.ctx))
+    sts = {
+        "metadata": {"name": "db"},
+        "spec": {
+            "replicas": 3,
+            "serviceName": "db-headless",
+            "selector": {"matchLabels": {"app": "db"}},
+            "template": {
+                "metadata": {"labels": {"app": "db"}},
+                "spec": {"containers": [{"name": "db", "image": "busybox:1.36"}]},
+            },
+        },
+    }
+    await h.client.create(STATEFULSETS, sts, h.ns)
+
+    async def names() -> list[str]:
+        return sorted(
+            p["metadata"]["name"] for p in await h.pods("app=db") if not p["metadata"].get("deletionTimestamp")
+        )
+
+    async def exactly(want: list[str]) -> bool:
+        got = await names()
+        return got == want
+
+    # OrderedReady: db-1 only after db-0 is Running and Ready, and so on
+    for i in range(3):
+        await eventually(lambda i=i: exactly([f"db-{j}" for j in range(i + 1)]))
+        await asyncio.sleep(0.5)
+        assert await names() == [f"db-{j}" for j in range(i + 1)]  # nothing ahead of a not-ready pod
+        pod = await h.client.get(PODS, f"db-{i}", h.ns)
+        assert pod["metadata"]["labels"][POD_NAME_LABEL] == f"db-{i}"
+        assert pod["metadata"]["labels"][POD_INDEX_LABEL] == str(i)
+        assert pod["spec"]["hostname"] == f"db-{i}" and pod["spec"]["subdomain"] == "db-headless"
+        await h.set_pod_phase(pod, "Running", ready=True)
+
+    async def all_ready() -> Obj | None:
+        got = await h.client.get(STATEFULSETS, "db", h.ns)
+        st = got.get("status") or {}
+        return got if st.get("readyReplicas") == 3 and st.get("currentRevision") else None
+
+    got = await eventually(all_ready)
+    first_rev = got["status"]["currentRevision"]
+    assert got["status"]["updateRevision"] == first_rev
+
+    # a template change rolls from the highest ordinal down, one pod at a time
+    got["spec"]["template"]["spec"]["containers"][0]["image"] = "busybox:1.37"
+    await h.client.update(STATEFULSETS, got)
+
+    async def revisions() -> dict[str, str]:
+        pods = await h.pods("app=db")
+        return {p["metadata"]["name"]: p["metadata"]["labels"]["controller-revision-hash"] for p in pods}
+
+    async def replaced(name: str) -> Obj | None:
+        revs = await revisions()
+        if revs.get(name) in (None, first_rev):
+            return None
+        return await h.client.get(PODS, name, h.ns)
+
+    new_pod = await eventually(lambda: replaced("db-2"))
+    await asyncio.sleep(0.5)
+    revs = await revisions()
+    assert revs["db-1"] == first_rev and revs["db-0"] == first_rev  # the others wait while db-2 is replaced
+    await h.set_pod_phase(new_pod, "Running", ready=True)
+    new_pod = await eventually(lambda: replaced("db-1"))
+    assert (await revisions())["db-0"] == first_rev
+    await h.set_pod_phase(new_pod, "Running", ready=True)
+    new_pod = await eventually(lambda: replaced("db-0"))
+    await h.set_pod_phase(new_pod, "Running", ready=True)
+
+    async def rolled() -> Obj | None:
+        got = await h.client.get(STATEFULSETS, "db", h.ns)
+        st = got.get("status") or {}
+        done = st.get("currentRevision") == st.get("updateRevision") != first_rev and st.get("updatedReplicas") == 3
+        return got if done else None
+
+    await eventually(rolled)

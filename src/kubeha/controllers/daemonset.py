@@ -49,7 +49,8 @@ Obj = dict[str, Any]
 
 REVISION_HASH_LABEL = "controller-revision-hash"
 TEMPLATE_GENERATION_LABEL = "pod-template-generation"
-OWNER_UID_INDEX = "owner-uid"
+# index names are per process (shared informers): keep them unique to this module family
+OWNER_UID_INDEX = "workloads/controller-uid"
 _SAFE = "bcdfghjklmnpqrstvwxz2456789"  # upstream's rand.SafeEncodeString alphabet
 
 DAEMON_TOLERATIONS: list[Obj] = [
@@ -124,8 +125,9 @@ def new_revision(owner: Obj, kind: str, data: Obj, number: int, collision_count:
     }
 
 
-def _cr_owner_uid(cr: Obj) -> list[str]:
-    ref = controller_ref(cr)
+def owner_uid_index(obj: Obj) -> list[str]:
+    """Index function: the uid of the object's controller (pods and revisions by their owner)."""
+    ref = controller_ref(obj)
     return [str(ref.get("uid"))] if ref else []
 
 
@@ -269,11 +271,6 @@ def int_or_percent(value: Any, total: int, round_up: bool) -> int:
     return 0
 
 
-def _owner_uid_index(pod: Obj) -> list[str]:
-    ref = controller_ref(pod)
-    return [str(ref.get("uid"))] if ref else []
-
-
 # -- the controller -------------------------------------------------------------------------------
 
 
@@ -285,8 +282,8 @@ class DaemonSetController:
         self.wall = wall
         self.daemonsets = ctx.informers.informer_for(DAEMONSETS)
         self.nodes = ctx.informers.informer_for(NODES)
-        self.pods = ctx.informers.informer_for(PODS, indexers={OWNER_UID_INDEX: _owner_uid_index})
-        self.revisions = ctx.informers.informer_for(CONTROLLERREVISIONS, indexers={OWNER_UID_INDEX: _cr_owner_uid})
+        self.pods = ctx.informers.informer_for(PODS, indexers={OWNER_UID_INDEX: owner_uid_index})
+        self.revisions = ctx.informers.informer_for(CONTROLLERREVISIONS, indexers={OWNER_UID_INDEX: owner_uid_index})
         self.queue = RateLimitingQueue(name="daemonset")
         self.controller = Controller("daemonset", self.sync, self.queue, workers=ctx.options.concurrent_syncs)
         self.expectations = Expectations()

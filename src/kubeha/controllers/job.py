@@ -51,7 +51,7 @@ Clock = Callable[[], float]
 
 BACKOFF_BASE = 10.0
 BACKOFF_MAX = 360.0
-OWNER_UID_INDEX = "controller-uid"
+OWNER_UID_INDEX = "job/controller-uid"  # unique per process: informers are shared
 
 
 # -- pure status math ---------------------------------------------------------------------------

@@ -54,7 +54,7 @@ CONDITION_TAINTS = {
     ("NetworkUnavailable", "True"): "node.kubernetes.io/network-unavailable",
 }
 MANAGED_TAINT_KEYS = frozenset({TAINT_UNREACHABLE, TAINT_NOT_READY, *CONDITION_TAINTS.values()})
-NODE_NAME_INDEX = "spec.nodeName"
+NODE_NAME_INDEX = "nodelifecycle/spec.nodeName"  # unique per process: informers are shared
 
 
 # -- taints and tolerations -----------------------------------------------------------------------
