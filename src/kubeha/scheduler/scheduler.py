@@ -399,6 +399,7 @@ class Scheduler:
                 self.handle_failure(profile, qpi, "SchedulerError", st.message(), None, error=True)
             return
         self.cache.finish_binding(pi.key)
+        log.debug("bound %s to %s", pi.key, node)
         profile.run_post_bind(state, pi, node)
         self.scheduled += 1
         if profile.recorder is not None:
