@@ -10,7 +10,7 @@ from typing import Any
 
 import aiohttp
 
-from tests.support.apiserver import ApiServer
+from tests.support.apiserver import ApiServer, ApiServerFactory
 
 
 async def call(
@@ -97,8 +97,8 @@ def test_namespace_lifecycle(apiservers: list[ApiServer]) -> None:
     asyncio.run(run())
 
 
-def test_pod_defaults_from_admission(apiservers: list[ApiServer]) -> None:
-    a = apiservers[0]
+def test_pod_defaults_from_admission(etcd_server: object, apiserver_factory: ApiServerFactory) -> None:
+    a = apiserver_factory(etcd_server.endpoint, ["--enable-admission-plugins=ServiceAccount"])  # type: ignore[attr-defined]
 
     async def run() -> None:
         ns = await namespace(a)
