@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -333,7 +334,8 @@ async def test_statefulset_ordered_creation_and_rolling_update(h: Harness) -> No
 
     # OrderedReady: db-1 only after db-0 is Running and Ready, and so on
     for i in range(3):
-        await eventually(lambda i=i: exactly([f"db-{j}" for j in range(i + 1)]))
+        want = [f"db-{j}" for j in range(i + 1)]
+        await eventually(functools.partial(exactly, want))
         await asyncio.sleep(0.5)
         assert await names() == [f"db-{j}" for j in range(i + 1)]  # nothing ahead of a not-ready pod
         pod = await h.client.get(PODS, f"db-{i}", h.ns)
