@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from kubeha.api.errors import StatusError
+from kubeha.cli.procs import stop_process
 from kubeha.client import ApiClient, load_kubeconfig
 from kubeha.client.resources import LEASES, NAMESPACES, NODES, PODS, SERVICEACCOUNTS
 from kubeha.controllers.context import ControllerContext, ControllerOptions
@@ -230,5 +234,60 @@ async def test_silent_node_is_tainted_and_its_pods_evicted(env: tuple[ApiClient,
         await kubelet.stop()
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+        with contextlib.suppress(StatusError):
+            await client.delete(NODES, name)
+
+
+def start_manager(args: list[str], log_path: Path) -> subprocess.Popen[bytes]:
+    with open(log_path, "wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "kubeha", "controller-manager", *args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+async def test_controller_manager_process_runs_node_controllers(
+    apiservers: list[ApiServer], env: tuple[ApiClient, ControllerContext, str], tmp_path: Path
+) -> None:
+    """The same controllers inside a real `kubeha controller-manager` process."""
+    client, _, _ = env
+    log_path = tmp_path / "kcm.log"
+    args = [
+        f"--kubeconfig={apiservers[0].kubeconfig}",
+        "--controllers=nodeipam,nodelifecycle,daemonset,statefulset,job,cronjob,ttl-after-finished",
+        "--allocate-node-cidrs",
+        "--cluster-cidr=10.251.0.0/16",
+        "--node-monitor-period=300ms",
+        "--node-monitor-grace-period=2s",
+        "--node-startup-grace-period=2s",
+        "--leader-elect-lease-duration=4s",
+        "--leader-elect-renew-deadline=3s",
+        "--leader-elect-retry-period=500ms",
+        f"--leader-elect-resource-name=kcm-nodes-{uuid.uuid4().hex[:6]}",
+    ]
+    proc = start_manager(args, log_path)
+    name = f"proc-{uuid.uuid4().hex[:6]}"
+    kubelet = FakeKubelet(client, name)
+    try:
+        await kubelet.register()
+
+        async def cidr_and_unknown() -> Obj | None:
+            n = await client.get(NODES, name)
+            ready: Obj = next((c for c in n["status"]["conditions"] if c["type"] == "Ready"), {})
+            ok = (
+                str((n.get("spec") or {}).get("podCIDR", "")).startswith("10.251.") and ready.get("status") == "Unknown"
+            )
+            return n if ok else None
+
+        # never renewed: it gets a CIDR, and after the grace period it is Unknown and tainted
+        node = await eventually(cidr_and_unknown, within=20)
+        assert {t["key"] for t in node["spec"]["taints"]} == {TAINT_UNREACHABLE}
+        assert proc.poll() is None
+        text = log_path.read_text(errors="replace")
+        assert "Traceback" not in text, text[-3000:]
+    finally:
+        stop_process(proc, 10)
         with contextlib.suppress(StatusError):
             await client.delete(NODES, name)

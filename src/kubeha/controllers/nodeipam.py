@@ -9,6 +9,7 @@ the node gets a ``CIDRNotAvailable`` event and is retried with backoff.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 from typing import Any
@@ -175,7 +176,7 @@ class NodeIpamController:
 async def start(ctx: ControllerContext) -> None:
     if not ctx.options.allocate_node_cidrs:
         log.info("nodeipam: --allocate-node-cidrs is off; not allocating pod CIDRs")
-        return
+        await asyncio.Event().wait()  # idle until stopped: the manager restarts start functions that return
     ctl = NodeIpamController(ctx)
     await ctx.informers.start()
     await ctl.run()
