@@ -299,3 +299,45 @@ def test_aggregation_follows_labelled_roles(server: ApiServer, ns: str) -> None:
     eventually(lambda: in_role("view") and in_role("edit") and in_role("admin"))
     assert call(server, "DELETE", f"{RBAC}/clusterroles/{name}")[0] == 200
     eventually(lambda: not in_role("view"))
+
+
+def _csr_pem() -> str:
+    import base64
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "someone")])
+    csr = x509.CertificateSigningRequestBuilder().subject_name(name).sign(key, hashes.SHA256())
+    from cryptography.hazmat.primitives import serialization
+
+    return base64.b64encode(csr.public_bytes(serialization.Encoding.PEM)).decode()
+
+
+def test_csr_requester_and_approval(server: ApiServer) -> None:
+    name = "csr-" + uuid.uuid4().hex[:6]
+    csr = {
+        "apiVersion": "certificates.k8s.io/v1",
+        "kind": "CertificateSigningRequest",
+        "metadata": {"name": name},
+        "spec": {
+            "request": _csr_pem(),
+            "signerName": "kubernetes.io/kube-apiserver-client",
+            "usages": ["client auth"],
+            "username": "i-claim-to-be-root",
+        },
+    }
+    path = "/apis/certificates.k8s.io/v1/certificatesigningrequests"
+    code, out = call(server, "POST", path, csr)
+    assert code == 201, out
+    assert out["spec"]["username"] == "kubernetes-admin" and "system:masters" in out["spec"]["groups"]
+    cond = {"type": "Approved", "status": "True", "reason": "Test", "message": "ok"}
+    code, bad = call(server, "PUT", f"{path}/{name}/status", {**out, "status": {"conditions": [cond]}})
+    assert code == 422, bad
+    code, out = call(server, "PUT", f"{path}/{name}/approval", {**out, "status": {"conditions": [cond]}})
+    assert code == 200, out
+    assert [c["type"] for c in out["status"]["conditions"]] == ["Approved"]
+    assert out["spec"]["username"] == "kubernetes-admin"

@@ -278,6 +278,17 @@ async def _handle_subresource(
         body = await _body(request, ctx)
         eviction = neg.decode_object(request.headers.get("Content-Type"), body)
         return neg.json_response(await subs.evict_pod(rest, namespace, name, eviction), 201)
+    if sub == "approval" and info.resource == "certificatesigningrequests":
+        from kubeha.apiserver.reviews import write_csr_approval
+
+        body = await _body(request, ctx)
+        if verb == "get":
+            return neg.json_response(render_object(info, await rest.get_object(info, namespace, name), request, shape))
+        if verb != "update":
+            raise errors.method_not_allowed(method, sinfo.kind)
+        obj = neg.decode_object(request.headers.get("Content-Type"), body)
+        stored = await write_csr_approval(rest, info, name, obj, write_options(request, "update"))
+        return neg.json_response(render_object(info, stored, request, shape))
     if sub == "finalize" and info.resource == "namespaces":
         body = await _body(request, ctx)
         obj = neg.decode_object(request.headers.get("Content-Type"), body)

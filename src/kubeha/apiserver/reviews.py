@@ -274,6 +274,40 @@ def _api_audiences(request: web.Request) -> tuple[str, ...]:
     return tuple(getattr(chain, "api_audiences", ()) or ())
 
 
+# -- CertificateSigningRequest: requester and approval --------------------------------------------
+
+
+async def set_csr_requester(ctx: Any, new: Obj, old: Obj | None, plan: Any) -> None:
+    """Write hook: a new CSR records who asked for it (clients cannot claim an identity)."""
+    user = CURRENT_USER.get()
+    if old is None and user is not None:
+        from kubeha.api.certificates.v1 import set_requester
+
+        set_requester(new, user.name, user.uid, list(user.groups), user.extra)
+
+
+async def write_csr_approval(rest: Any, info: ResourceInfo, name: str, obj: Obj, opts: Any) -> Obj:
+    """PUT certificatesigningrequests/<name>/approval: only the Approved/Denied conditions change."""
+    from kubeha.api.certificates.v1 import prepare_for_approval_update, validate_approval_update
+
+    check_type_meta(info, obj)
+    want_rv = (obj.get("metadata") or {}).get("resourceVersion")
+
+    async def mutate(current: Obj) -> Obj:
+        new = {k: v for k, v in obj.items()}
+        prepare_for_approval_update(new, current)
+        if want_rv:
+            new["metadata"] = {**new["metadata"], "resourceVersion": want_rv}
+        causes = validate_approval_update(new, current)
+        if causes:
+            raise errors.invalid(info.group, info.kind, name, causes)
+        return new
+
+    stored, _ = await rest.write_update(info, "", name, mutate, opts, validate=False)
+    result: Obj = stored
+    return result
+
+
 # -- wiring ---------------------------------------------------------------------------------------
 
 CreateHandler = Callable[[web.Request, ApiContext, ResourceInfo, str], Awaitable[web.StreamResponse]]
@@ -294,6 +328,9 @@ def install(authn_getter: AuthnGetter) -> None:
     _AUTHN[:] = [authn_getter]
     handlers.CREATE_HANDLERS.update(CREATE_HANDLERS)
     handlers.SUBRESOURCE_HANDLERS[("", "serviceaccounts", "token")] = token_request
+    from kubeha.apiserver.rest import WRITE_HOOKS
+
+    WRITE_HOOKS["certificates.k8s.io/certificatesigningrequests"] = set_csr_requester
 
 
 __all__ = ["AUTHENTICATED", "CREATE_HANDLERS", "install"]
