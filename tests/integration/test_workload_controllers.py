@@ -385,3 +385,37 @@ async def test_statefulset_ordered_creation_and_rolling_update(h: Harness) -> No
         return got if done else None
 
     await eventually(rolled)
+
+
+async def test_job_tracking_finalizer_released_when_job_is_gone(h: Harness) -> None:
+    from kubeha.controllers.job import JobController
+
+    await h.run(JobController(h.ctx))
+    job = {
+        "metadata": {"name": "gone"},
+        "spec": {"template": {"spec": {"containers": [container()], "restartPolicy": "Never"}}},
+    }
+    await h.client.create(JOBS, job, h.ns)
+    pods = await eventually(lambda: h.pods("batch.kubernetes.io/job-name=gone"))
+
+    async def job_missing(job_name: str) -> bool:
+        try:
+            await h.client.get(JOBS, job_name, h.ns)
+        except StatusError as err:
+            return err.code == 404
+        return False
+
+    name = pods[0]["metadata"]["name"]
+    await h.client.delete(JOBS, "gone", h.ns, propagation_policy="Background")
+    await eventually(lambda: job_missing("gone"))
+    # the garbage collector's part (deleting the dependents) played by the test
+    await h.client.delete(PODS, name, h.ns, grace_period_seconds=0)
+
+    async def pod_gone() -> bool:
+        try:
+            await h.client.get(PODS, name, h.ns)
+        except StatusError as err:
+            return err.code == 404
+        return False
+
+    await eventually(pod_gone)

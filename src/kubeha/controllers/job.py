@@ -49,6 +49,8 @@ log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 Clock = Callable[[], float]
 
+# queue keys for pods whose Job is gone (they are not Job keys: those never contain "!")
+ORPHAN_PREFIX = "orphan-pod!"
 BACKOFF_BASE = 10.0
 BACKOFF_MAX = 360.0
 OWNER_UID_INDEX = "job/controller-uid"  # unique per process: informers are shared
@@ -211,6 +213,7 @@ class JobController:
         if key is not None:
             self.expectations.creation_observed(key)
             self.queue.add(key)
+            self._check_orphan(key, pod)
 
     def _pod_updated(self, old: Obj, new: Obj) -> None:
         key = owner_key(new, "Job", "batch")
@@ -218,6 +221,18 @@ class JobController:
             if meta(new).get("deletionTimestamp") and not meta(old).get("deletionTimestamp"):
                 self.expectations.deletion_observed(key, meta_namespace_key(new))
             self.queue.add(key)
+            self._check_orphan(key, new)
+
+    def _check_orphan(self, job_key: str, pod: Obj) -> None:
+        """A finished or deleted pod still held by our finalizer whose Job is gone (deleted while
+        we were not watching): release it, or it could never be removed."""
+        if not self.jobs.has_synced() or JOB_TRACKING_FINALIZER not in (meta(pod).get("finalizers") or []):
+            return
+        if pod_finished(pod) is None:
+            return
+        job = self.jobs.indexer.get(job_key)
+        if job is None or meta(job).get("uid") != (controller_ref(pod) or {}).get("uid"):
+            self.queue.add(ORPHAN_PREFIX + meta_namespace_key(pod))
 
     def _pod_deleted(self, obj: Any) -> None:
         pod = object_of(obj)
@@ -272,6 +287,12 @@ class JobController:
     # -- sync ---------------------------------------------------------------------------------
 
     async def sync(self, key: str) -> Requeue | None:
+        if key.startswith(ORPHAN_PREFIX):
+            pod = self.pods.indexer.get(key[len(ORPHAN_PREFIX) :])
+            if pod is not None and JOB_TRACKING_FINALIZER in (meta(pod).get("finalizers") or []):
+                if not await self.remove_finalizer(pod):
+                    return Requeue()
+            return None
         job = self.jobs.indexer.get(key)
         if job is None:
             await self._clean_orphans(key)
