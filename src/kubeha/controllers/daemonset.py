@@ -37,9 +37,18 @@ from kubeha.controllers.podcontrol import (
     is_pod_ready,
     meta,
     parse_time,
+    pod_condition,
     slow_start_batch,
 )
-from kubeha.machinery.controller import Controller, controller_ref, enqueue_on, enqueue_owner, object_of, owner_key
+from kubeha.machinery.controller import (
+    Controller,
+    Requeue,
+    controller_ref,
+    enqueue_on,
+    enqueue_owner,
+    object_of,
+    owner_key,
+)
 from kubeha.machinery.indexer import meta_namespace_key
 from kubeha.machinery.workqueue import RateLimitingQueue
 
@@ -351,13 +360,13 @@ class DaemonSetController:
                     return str(req["values"][0])
         return None
 
-    async def sync(self, key: str) -> None:
+    async def sync(self, key: str) -> Requeue | None:
         ds = self.daemonsets.indexer.get(key)
         if ds is None:
             self.expectations.delete(key)
-            return
+            return None
         if meta(ds).get("deletionTimestamp"):
-            return
+            return None
         spec = ds.get("spec") or {}
         data = revision_data(spec.get("template") or {})
         revisions = self.revisions.indexer.by_index(OWNER_UID_INDEX, str(meta(ds).get("uid")))
@@ -376,6 +385,22 @@ class DaemonSetController:
         in_use = {(meta(p).get("labels") or {}).get(REVISION_HASH_LABEL, "") for p in pods}
         await truncate_history(self.client, others, in_use, int(spec.get("revisionHistoryLimit") or 10))
         await self.update_status(ds, nodes, by_node, cur_hash)
+        return self.availability_recheck(ds, pods)
+
+    def availability_recheck(self, ds: Obj, pods: list[Obj]) -> Requeue | None:
+        """With minReadySeconds, look again when the next ready pod becomes available (no event
+        marks that moment)."""
+        min_ready = int((ds.get("spec") or {}).get("minReadySeconds") or 0)
+        if min_ready <= 0:
+            return None
+        now = self.wall()
+        waits = []
+        for p in pods:
+            if is_pod_ready(p) and not is_pod_available(p, min_ready, now):
+                since = parse_time((pod_condition(p, "Ready") or {}).get("lastTransitionTime"))
+                if since is not None:
+                    waits.append(since + min_ready - now)
+        return Requeue(after=max(0.1, min(waits))) if waits else None
 
     async def manage(self, ds: Obj, key: str, nodes: list[Obj], by_node: dict[str, list[Obj]], cur_hash: str) -> None:
         create_on: list[str] = []
