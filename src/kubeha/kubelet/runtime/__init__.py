@@ -1,0 +1,128 @@
+"""The container runtime interface the kubelet drives (CRI-like, sandbox-centric, async).
+
+A runtime owns sandboxes (the pod's shared environment: network namespace, IP) and containers
+inside them. It keeps enough state of its own (labels, files) that ``list_pods`` after a kubelet
+restart reports everything it runs, so the kubelet re-adopts instead of restarting.
+
+Container identity: ``create_container`` returns an opaque id; each (pod uid, container name,
+attempt) is one container. ``attempt`` counts restarts of that container in its pod (0 first) and
+is the pod's ``restartCount`` for it. Runtimes keep at least the last exited attempt, so logs of
+the previous instance (``kubectl logs --previous``) stay readable.
+
+Implementations: ``host`` (``runtime/host.py``: supervised host processes), ``docker`` (next).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+Obj = dict[str, Any]
+
+RUNNING = "running"
+EXITED = "exited"
+CREATED = "created"
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    id: str
+    ip: str  # the pod IP ("" until the network is set up)
+    ips: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ContainerState:
+    """What a container is doing now (the runtime's view, from which the kubelet builds status)."""
+
+    id: str
+    name: str  # the container's name in the pod spec
+    attempt: int
+    state: str  # RUNNING | EXITED | CREATED
+    image: str = ""
+    image_id: str = ""
+    pid: int = 0
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    exit_code: int | None = None
+    reason: str = ""  # for EXITED: Completed, Error, OOMKilled, ContainerStatusUnknown
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A volume mount the runtime makes visible to the container (host runtime: ignored, the
+    process sees the host filesystem)."""
+
+    host_path: str
+    container_path: str
+    read_only: bool = False
+
+
+@dataclass
+class RuntimePod:
+    """One pod as the runtime knows it (recovered from its own state, never from the API)."""
+
+    uid: str
+    name: str
+    namespace: str
+    sandbox: Sandbox | None = None
+    containers: list[ContainerState] = field(default_factory=list)
+
+    def latest(self, name: str) -> ContainerState | None:
+        """The newest attempt of container ``name``."""
+        best: ContainerState | None = None
+        for c in self.containers:
+            if c.name == name and (best is None or c.attempt > best.attempt):
+                best = c
+        return best
+
+
+class Runtime(Protocol):
+    """What the kubelet needs from a container runtime. Every method is safe to call again
+    (stopping a stopped container, removing a removed one: no error)."""
+
+    name: str  # the RuntimeClass handler it serves ("host", "docker")
+    version: str  # reported as node.status.nodeInfo.containerRuntimeVersion ("host://1.0")
+
+    async def list_pods(self) -> list[RuntimePod]: ...
+
+    async def run_sandbox(self, pod: Obj) -> Sandbox: ...
+
+    async def stop_sandbox(self, pod_uid: str) -> None: ...
+
+    async def remove_sandbox(self, pod_uid: str) -> None:
+        """Remove the sandbox and every container (and its logs) of the pod."""
+        ...
+
+    async def create_container(
+        self, pod: Obj, container: Obj, sandbox: Sandbox, env: Mapping[str, str], mounts: list[Mount], attempt: int
+    ) -> str: ...
+
+    async def start_container(self, container_id: str) -> None: ...
+
+    async def stop_container(self, container_id: str, grace_seconds: float) -> None:
+        """SIGTERM, wait up to ``grace_seconds``, then SIGKILL; returns when it has exited."""
+        ...
+
+    async def remove_container(self, container_id: str) -> None: ...
+
+    async def container_status(self, container_id: str) -> ContainerState | None: ...
+
+    async def exec_sync(self, container_id: str, cmd: list[str], timeout: float) -> tuple[int, bytes, bytes]: ...  # noqa: ASYNC109
+
+    def logs(
+        self,
+        container_id: str,
+        *,
+        follow: bool = False,
+        tail: int | None = None,
+        since: datetime | None = None,
+        timestamps: bool = False,
+        previous: bool = False,
+    ) -> AsyncIterator[bytes]:
+        """The container's output (stdout and stderr interleaved, as written); ``previous``: of
+        the attempt before this one (``kubectl logs --previous``)."""
+        ...

@@ -1,0 +1,350 @@
+"""The ``host`` runtime: each container is a supervised process on the host (RuntimeClass ``host``).
+
+For control-plane components and add-ons that are Python processes of this package (the idea of
+Windows HostProcess containers). The sandbox is the host itself: host network only, pod IP = node
+IP. Everything lives under ``<root-dir>/pods/<uid>/``::
+
+    pod.json                       the pod's identity (name, namespace, uid)
+    <container>/<attempt>.json     what to run (command, env, working dir, log path, image)
+    <container>/<attempt>.state.json  written by the shim: pids, start ticks, times, exit code
+    <container>/<attempt>.log      output in the CRI log format
+
+A shim process (``runtime/shim.py``) supervises each container, so containers survive kubelet
+restarts and their exit codes are recorded; the pid plus its /proc start ticks identify the
+process, so a reused pid is never mistaken for ours.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import shutil
+import signal
+import sys
+from collections.abc import AsyncIterator, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from kubeha.kubelet import logs as crilog
+from kubeha.kubelet.runtime import CREATED, EXITED, RUNNING, ContainerState, Mount, Obj, RuntimePod, Sandbox
+from kubeha.kubelet.runtime.shim import proc_start_ticks
+
+log = logging.getLogger(__name__)
+
+HANDLER = "host"
+VERSION = "host://1.0.0"
+STOP_POLL = 0.05
+
+
+def container_id(pod_uid: str, name: str, attempt: int) -> str:
+    return f"{pod_uid}_{name}_{attempt}"
+
+
+def parse_container_id(cid: str) -> tuple[str, str, int]:
+    """(pod uid, container name, attempt); pod uids and container names hold no underscore."""
+    uid, name, attempt = cid.split("_")
+    return uid, name, int(attempt)
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        out = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return out if isinstance(out, dict) else None
+
+
+def _time(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return crilog.parse_timestamp(str(value))
+    except ValueError:
+        return None
+
+
+def _alive(pid: Any, ticks: Any) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    now = proc_start_ticks(pid)
+    if now is None or (ticks is not None and now != ticks):
+        return False
+    # a zombie has exited already (its parent just has not reaped it yet)
+    with contextlib.suppress(OSError):
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+        if stat[stat.rfind(b")") + 2 :].startswith(b"Z"):
+            return False
+    return True
+
+
+def _read_from(path: Path, offset: int) -> bytes:
+    with open(path, "rb") as f:
+        f.seek(offset)
+        return f.read()
+
+
+class HostRuntime:
+    """Runtime (see ``runtime/__init__.py``) whose containers are host processes."""
+
+    name = HANDLER
+    version = VERSION
+
+    def __init__(self, root_dir: str | os.PathLike[str], node_ip: str, python: str = sys.executable) -> None:
+        self.root = Path(root_dir) / "pods"
+        self.node_ip = node_ip
+        self.python = python
+
+    # -- paths --------------------------------------------------------------------------------
+
+    def _pod_dir(self, uid: str) -> Path:
+        return self.root / uid
+
+    def _paths(self, cid: str) -> tuple[Path, Path, Path]:
+        uid, name, attempt = parse_container_id(cid)
+        d = self._pod_dir(uid) / name
+        return d / f"{attempt}.json", d / f"{attempt}.state.json", d / f"{attempt}.log"
+
+    def log_path(self, cid: str) -> Path:
+        return self._paths(cid)[2]
+
+    # -- sandboxes ----------------------------------------------------------------------------
+
+    async def list_pods(self) -> list[RuntimePod]:
+        return await asyncio.to_thread(self._list_pods)
+
+    def _list_pods(self) -> list[RuntimePod]:
+        out: list[RuntimePod] = []
+        if not self.root.is_dir():
+            return out
+        for d in sorted(self.root.iterdir()):
+            meta = _read_json(d / "pod.json")
+            if meta is None:
+                continue
+            pod = RuntimePod(
+                uid=d.name,
+                name=str(meta.get("name", "")),
+                namespace=str(meta.get("namespace", "")),
+                sandbox=Sandbox(d.name, self.node_ip, (self.node_ip,)),
+            )
+            for cdir in sorted(p for p in d.iterdir() if p.is_dir()):
+                for spec in cdir.glob("*.json"):
+                    if spec.name.endswith(".state.json") or not spec.stem.isdigit():
+                        continue
+                    st = self._status(container_id(d.name, cdir.name, int(spec.stem)))
+                    if st is not None:
+                        pod.containers.append(st)
+            out.append(pod)
+        return out
+
+    async def run_sandbox(self, pod: Obj) -> Sandbox:
+        meta = pod.get("metadata") or {}
+        uid = str(meta.get("uid") or "")
+        d = self._pod_dir(uid)
+        if not (d / "pod.json").exists():
+            d.mkdir(parents=True, exist_ok=True)
+            info = {"name": meta.get("name"), "namespace": meta.get("namespace"), "uid": uid}
+            (d / "pod.json").write_text(json.dumps(info))
+        return Sandbox(uid, self.node_ip, (self.node_ip,))
+
+    async def stop_sandbox(self, pod_uid: str) -> None:
+        # the host has nothing to tear down: stopping a pod is stopping its containers
+        for pod in await self.list_pods():
+            if pod.uid == pod_uid:
+                await asyncio.gather(*(self.stop_container(c.id, 0) for c in pod.containers if c.state == RUNNING))
+
+    async def remove_sandbox(self, pod_uid: str) -> None:
+        await self.stop_sandbox(pod_uid)
+        await asyncio.to_thread(shutil.rmtree, self._pod_dir(pod_uid), True)
+
+    # -- containers ---------------------------------------------------------------------------
+
+    async def create_container(
+        self, pod: Obj, container: Obj, sandbox: Sandbox, env: Mapping[str, str], mounts: list[Mount], attempt: int
+    ) -> str:
+        uid = str((pod.get("metadata") or {}).get("uid") or "")
+        name = str(container.get("name") or "")
+        command = [str(a) for a in (container.get("command") or []) + (container.get("args") or [])]
+        if not container.get("command"):
+            # there is no image to supply an entrypoint
+            raise ValueError(f"container {name!r}: the host runtime needs a command")
+        cid = container_id(uid, name, attempt)
+        spec_path, state_path, log_path = self._paths(cid)
+        spec_path.parent.mkdir(parents=True, exist_ok=True)
+        state_path.unlink(missing_ok=True)
+        log_path.unlink(missing_ok=True)
+        spec = {
+            "command": command,
+            "env": dict(env),
+            "workingDir": container.get("workingDir") or "",
+            "log": str(log_path),
+            "image": container.get("image") or "",
+            "created": crilog.format_timestamp(datetime.now(UTC)),
+        }
+        spec_path.write_text(json.dumps(spec))
+        return cid
+
+    async def start_container(self, container_id: str) -> None:
+        spec_path, state_path, _ = self._paths(container_id)
+        _, _, attempt = parse_container_id(container_id)
+        proc = await asyncio.create_subprocess_exec(
+            self.python,
+            "-m",
+            "kubeha.kubelet.runtime.shim",
+            str(spec_path.parent),
+            str(attempt),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        _, err = await proc.communicate()
+        if proc.returncode != 0 or not state_path.exists():
+            raise RuntimeError(f"starting {container_id} failed: {err.decode(errors='replace').strip()}")
+
+    async def stop_container(self, container_id: str, grace_seconds: float) -> None:
+        _, state_path, _ = self._paths(container_id)
+        state = _read_json(state_path) or {}
+        if "exitCode" in state or not _alive(state.get("pid"), state.get("pidStart")):
+            return
+        pid = int(state["pid"])
+        loop = asyncio.get_running_loop()
+        self._signal(pid, signal.SIGTERM)
+        deadline = loop.time() + max(0.0, grace_seconds)
+        # not our child (it may predate this kubelet): polling /proc is the only way to watch it
+        while loop.time() < deadline and _alive(pid, state.get("pidStart")):  # noqa: ASYNC110
+            await asyncio.sleep(STOP_POLL)
+        # after the grace period, or once the leader is gone: no stragglers of its group either
+        self._signal(pid, signal.SIGKILL)
+        # wait (briefly) for the shim to record the exit, so the next status read is final
+        end = loop.time() + 3.0
+        while loop.time() < end:
+            st = _read_json(state_path) or {}
+            if "exitCode" in st or not _alive(st.get("shimPid"), st.get("shimStart")):
+                return
+            await asyncio.sleep(STOP_POLL)
+
+    @staticmethod
+    def _signal(pid: int, sig: int) -> None:
+        # the command leads its own process group: signal every process in it
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, sig)
+
+    async def remove_container(self, container_id: str) -> None:
+        for p in self._paths(container_id):
+            p.unlink(missing_ok=True)
+
+    async def container_status(self, container_id: str) -> ContainerState | None:
+        return self._status(container_id)
+
+    def _status(self, cid: str) -> ContainerState | None:
+        spec_path, state_path, _ = self._paths(cid)
+        spec = _read_json(spec_path)
+        if spec is None:
+            return None
+        _, name, attempt = parse_container_id(cid)
+        image = str(spec.get("image") or "")
+        state = _read_json(state_path)
+        base: dict[str, Any] = {"id": cid, "name": name, "attempt": attempt, "image": image, "image_id": image}
+        if state is None:
+            return ContainerState(state=CREATED, **base)
+        started = _time(state.get("startedAt"))
+        pid = int(state.get("pid") or 0)
+        if "exitCode" in state:
+            return ContainerState(
+                state=EXITED,
+                pid=pid,
+                started_at=started,
+                finished_at=_time(state.get("finishedAt")),
+                exit_code=int(state["exitCode"]),
+                reason=str(state.get("reason") or ""),
+                message=str(state.get("message") or ""),
+                **base,
+            )
+        if _alive(pid, state.get("pidStart")) or _alive(state.get("shimPid"), state.get("shimStart")):
+            return ContainerState(state=RUNNING, pid=pid, started_at=started, **base)
+        # both the process and its shim vanished without a word (a reboot, kill -9 of both)
+        return ContainerState(
+            state=EXITED,
+            pid=pid,
+            started_at=started,
+            finished_at=started,
+            exit_code=137,
+            reason="ContainerStatusUnknown",
+            message="The container could not be located when the pod was terminated",
+            **base,
+        )
+
+    async def exec_sync(
+        self,
+        container_id: str,
+        cmd: list[str],
+        timeout: float,  # noqa: ASYNC109 - the runtime interface's per-call deadline
+    ) -> tuple[int, bytes, bytes]:
+        spec_path, _, _ = self._paths(container_id)
+        spec = _read_json(spec_path) or {}
+        proc = await asyncio.create_subprocess_exec(
+            *cmd,
+            env=spec.get("env") or {},
+            cwd=spec.get("workingDir") or None,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
+        )
+        try:
+            out, err = await asyncio.wait_for(proc.communicate(), timeout)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            await proc.wait()
+            raise
+        return proc.returncode or 0, out, err
+
+    async def logs(
+        self,
+        container_id: str,
+        *,
+        follow: bool = False,
+        tail: int | None = None,
+        since: datetime | None = None,
+        timestamps: bool = False,
+        previous: bool = False,
+    ) -> AsyncIterator[bytes]:
+        if previous:
+            uid, name, attempt = parse_container_id(container_id)
+            if attempt == 0:
+                return
+            container_id = container_id_for(uid, name, attempt - 1)
+        path = self.log_path(container_id)
+        try:
+            data = await asyncio.to_thread(path.read_bytes)
+        except FileNotFoundError:
+            data = b""
+        # complete records only: a partly written last line is read again when following
+        cut = data.rfind(b"\n") + 1
+        for chunk in crilog.render(crilog.read_records(data[:cut]), timestamps=timestamps, since=since, tail=tail):
+            yield chunk
+        if not follow:
+            return
+        offset = cut
+        while True:
+            st = self._status(container_id)
+            running = st is not None and st.state == RUNNING
+            try:
+                more = await asyncio.to_thread(_read_from, path, offset)
+            except FileNotFoundError:
+                return
+            cut = more.rfind(b"\n") + 1
+            if cut:
+                offset += cut
+                for chunk in crilog.render(crilog.read_records(more[:cut]), timestamps=timestamps):
+                    yield chunk
+            elif not running:
+                return
+            await asyncio.sleep(0.2)
+
+
+container_id_for = container_id
