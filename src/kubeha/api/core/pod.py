@@ -138,7 +138,13 @@ struct(
     f("hostNetwork", 11, BOOL, "Use the node's network namespace."),
     f("hostPID", 12, BOOL, "Use the node's PID namespace."),
     f("hostIPC", 13, BOOL, "Use the node's IPC namespace."),
-    f("shareProcessNamespace", 27, BOOL, "", pointer=True),
+    f(
+        "shareProcessNamespace",
+        27,
+        BOOL,
+        "Put all containers of the pod in one PID namespace so they can see and signal each other's processes.",
+        pointer=True,
+    ),
     f("securityContext", 14, CORE + "PodSecurityContext", "Pod-wide security settings.", default={}),
     f(
         "imagePullSecrets",
@@ -196,9 +202,21 @@ struct(
         list_type="map",
         map_keys=("topologyKey", "whenUnsatisfiable"),
     ),
-    f("setHostnameAsFQDN", 35, BOOL, "", pointer=True),
+    f(
+        "setHostnameAsFQDN",
+        35,
+        BOOL,
+        "Set the pod's hostname to its fully qualified domain name instead of the short name.",
+        pointer=True,
+    ),
     f("os", 36, CORE + "PodOS", "Operating system the pod needs."),
-    f("hostUsers", 37, BOOL, "", pointer=True),
+    f(
+        "hostUsers",
+        37,
+        BOOL,
+        "Whether the pod uses the node's user namespace; false gives the pod a user namespace of its own.",
+        pointer=True,
+    ),
     f(
         "schedulingGates",
         38,
@@ -265,7 +283,13 @@ _CONTAINER_FIELDS = (
         map_keys=("name",),
     ),
     f("resources", 8, CORE + "ResourceRequirements", "Compute resources of the container."),
-    f("resizePolicy", 23, list_of(CORE + "ContainerResizePolicy"), "", list_type="atomic"),
+    f(
+        "resizePolicy",
+        23,
+        list_of(CORE + "ContainerResizePolicy"),
+        "Per-resource policy saying whether an in-place resize restarts the container.",
+        list_type="atomic",
+    ),
     f("restartPolicy", 24, STRING, "For init containers only: Always makes it a sidecar.", pointer=True),
     f(
         "volumeMounts",
@@ -281,7 +305,7 @@ _CONTAINER_FIELDS = (
         "volumeDevices",
         21,
         list_of(CORE + "VolumeDevice"),
-        "",
+        "Raw block devices from the pod's volumes to expose inside the container.",
         strategy="merge",
         merge_key="devicePath",
         list_type="map",
@@ -315,7 +339,7 @@ _CONTAINER_FIELDS = (
     ),
     f("securityContext", 15, CORE + "SecurityContext", "Container security settings."),
     f("stdin", 16, BOOL, "Keep a stdin buffer open."),
-    f("stdinOnce", 17, BOOL, ""),
+    f("stdinOnce", 17, BOOL, "Close stdin once the first attached client disconnects (needs stdin)."),
     f("tty", 18, BOOL, "Allocate a TTY."),
 )
 
@@ -345,7 +369,7 @@ struct(
     f("hostPort", 2, INT32, "Port exposed on the node."),
     f("containerPort", 3, INT32, "Port number in the pod's network namespace.", required=True),
     f("protocol", 4, STRING, "TCP, UDP or SCTP.", enum=("TCP", "UDP", "SCTP"), default="TCP"),
-    f("hostIP", 5, STRING, ""),
+    f("hostIP", 5, STRING, "Node IP address the host port is bound to."),
 )
 
 struct(
@@ -359,69 +383,84 @@ struct(
 struct(
     CORE + "EnvVarSource",
     "Where an environment variable's value comes from.",
-    f("fieldRef", 1, CORE + "ObjectFieldSelector", ""),
-    f("resourceFieldRef", 2, CORE + "ResourceFieldSelector", ""),
-    f("configMapKeyRef", 3, CORE + "ConfigMapKeySelector", ""),
-    f("secretKeyRef", 4, CORE + "SecretKeySelector", ""),
+    f(
+        "fieldRef",
+        1,
+        CORE + "ObjectFieldSelector",
+        "Take the value from a field of the pod (metadata, spec or status).",
+    ),
+    f(
+        "resourceFieldRef",
+        2,
+        CORE + "ResourceFieldSelector",
+        "Take the value from a container's resource limit or request.",
+    ),
+    f(
+        "configMapKeyRef",
+        3,
+        CORE + "ConfigMapKeySelector",
+        "Take the value from a key of a ConfigMap in the pod's namespace.",
+    ),
+    f("secretKeyRef", 4, CORE + "SecretKeySelector", "Take the value from a key of a Secret in the pod's namespace."),
 )
 
 struct(
     CORE + "ObjectFieldSelector",
     "Selects a field of the pod (downward API).",
-    f("apiVersion", 1, STRING, "", default="v1"),
-    f("fieldPath", 2, STRING, "", required=True),
+    f("apiVersion", 1, STRING, "API version the field path is written against; defaults to v1.", default="v1"),
+    f("fieldPath", 2, STRING, "Path of the selected field, e.g. metadata.name or status.podIP.", required=True),
 )
 
 struct(
     CORE + "ResourceFieldSelector",
     "Selects a container resource request or limit (downward API).",
-    f("containerName", 1, STRING, ""),
-    f("resource", 2, STRING, "", required=True),
-    f("divisor", 3, QUANTITY, ""),
+    f("containerName", 1, STRING, "Container whose resources are read; required for volumes, optional for env vars."),
+    f("resource", 2, STRING, "Resource to read, e.g. limits.cpu or requests.memory.", required=True),
+    f("divisor", 3, QUANTITY, "Unit the value is divided by before it is exposed; defaults to 1."),
 )
 
 struct(
     CORE + "LocalObjectReference",
     "A reference to an object by name in the same namespace.",
-    f("name", 1, STRING, ""),
+    f("name", 1, STRING, "Name of the referenced object, in the same namespace."),
 )
 
 struct(
     CORE + "ConfigMapKeySelector",
     "Selects one key of a ConfigMap.",
     *inline(1, CORE + "LocalObjectReference"),
-    f("key", 2, STRING, "", required=True),
-    f("optional", 3, BOOL, "", pointer=True),
+    f("key", 2, STRING, "Key of the ConfigMap entry to read.", required=True),
+    f("optional", 3, BOOL, "Whether a missing ConfigMap or key is tolerated.", pointer=True),
 )
 
 struct(
     CORE + "SecretKeySelector",
     "Selects one key of a Secret.",
     *inline(1, CORE + "LocalObjectReference"),
-    f("key", 2, STRING, "", required=True),
-    f("optional", 3, BOOL, "", pointer=True),
+    f("key", 2, STRING, "Key of the Secret entry to read.", required=True),
+    f("optional", 3, BOOL, "Whether a missing Secret or key is tolerated.", pointer=True),
 )
 
 struct(
     CORE + "EnvFromSource",
     "A ConfigMap or Secret whose keys all become environment variables.",
-    f("prefix", 1, STRING, ""),
-    f("configMapRef", 2, CORE + "ConfigMapEnvSource", ""),
-    f("secretRef", 3, CORE + "SecretEnvSource", ""),
+    f("prefix", 1, STRING, "String put in front of every variable name taken from the source."),
+    f("configMapRef", 2, CORE + "ConfigMapEnvSource", "ConfigMap whose keys all become environment variables."),
+    f("secretRef", 3, CORE + "SecretEnvSource", "Secret whose keys all become environment variables."),
 )
 
 struct(
     CORE + "ConfigMapEnvSource",
     "A ConfigMap used as a whole set of environment variables.",
     *inline(1, CORE + "LocalObjectReference"),
-    f("optional", 2, BOOL, "", pointer=True),
+    f("optional", 2, BOOL, "Whether the ConfigMap may be missing.", pointer=True),
 )
 
 struct(
     CORE + "SecretEnvSource",
     "A Secret used as a whole set of environment variables.",
     *inline(1, CORE + "LocalObjectReference"),
-    f("optional", 2, BOOL, "", pointer=True),
+    f("optional", 2, BOOL, "Whether the Secret may be missing.", pointer=True),
 )
 
 struct(
@@ -429,18 +468,36 @@ struct(
     "Where a volume is mounted inside a container.",
     f("name", 1, STRING, "Name of the pod volume to mount.", required=True),
     f("readOnly", 2, BOOL, "Mount read-only."),
-    f("recursiveReadOnly", 7, STRING, "", pointer=True),
+    f(
+        "recursiveReadOnly",
+        7,
+        STRING,
+        "Whether a read-only mount is read-only in its submounts too: Disabled, IfPossible or Enabled.",
+        pointer=True,
+    ),
     f("mountPath", 3, STRING, "Path inside the container.", required=True),
     f("subPath", 4, STRING, "Sub-path of the volume to mount instead of its root."),
-    f("mountPropagation", 5, STRING, "", pointer=True, enum=("None", "HostToContainer", "Bidirectional")),
-    f("subPathExpr", 6, STRING, ""),
+    f(
+        "mountPropagation",
+        5,
+        STRING,
+        "How mounts propagate between host and container: None, HostToContainer or Bidirectional.",
+        pointer=True,
+        enum=("None", "HostToContainer", "Bidirectional"),
+    ),
+    f(
+        "subPathExpr",
+        6,
+        STRING,
+        "Like subPath, with $(VAR) references to the container's environment expanded; exclusive with subPath.",
+    ),
 )
 
 struct(
     CORE + "VolumeDevice",
     "Where a raw block volume appears inside a container.",
-    f("name", 1, STRING, "", required=True),
-    f("devicePath", 2, STRING, "", required=True),
+    f("name", 1, STRING, "Name of a persistentVolumeClaim volume of the pod.", required=True),
+    f("devicePath", 2, STRING, "Path inside the container where the device is mapped.", required=True),
 )
 
 struct(
@@ -461,15 +518,32 @@ struct(
 struct(
     CORE + "ResourceClaim",
     "A reference from a container to one of the pod's resource claims.",
-    f("name", 1, STRING, "", required=True),
-    f("request", 2, STRING, ""),
+    f(
+        "name",
+        1,
+        STRING,
+        "Name of the entry in the pod's spec.resourceClaims whose resources the container uses.",
+        required=True,
+    ),
+    f(
+        "request",
+        2,
+        STRING,
+        "One request of that claim whose devices alone are made available; empty means the whole claim.",
+    ),
 )
 
 struct(
     CORE + "ContainerResizePolicy",
     "How a container reacts when one of its resources is resized in place.",
-    f("resourceName", 1, STRING, "", required=True),
-    f("restartPolicy", 2, STRING, "", required=True),
+    f("resourceName", 1, STRING, "Resource the policy applies to: cpu or memory.", required=True),
+    f(
+        "restartPolicy",
+        2,
+        STRING,
+        "What a resize of this resource does to the container: NotRequired or RestartContainer.",
+        required=True,
+    ),
 )
 
 # -- probes and lifecycle hooks --------------------------------------------------------------------------
@@ -477,10 +551,10 @@ struct(
 struct(
     CORE + "ProbeHandler",
     "The action a probe performs (protobuf-only wrapper; its fields are inlined in Probe).",
-    f("exec", 1, CORE + "ExecAction", ""),
-    f("httpGet", 2, CORE + "HTTPGetAction", ""),
-    f("tcpSocket", 3, CORE + "TCPSocketAction", ""),
-    f("grpc", 4, CORE + "GRPCAction", ""),
+    f("exec", 1, CORE + "ExecAction", "Run a command inside the container."),
+    f("httpGet", 2, CORE + "HTTPGetAction", "Send an HTTP GET request."),
+    f("tcpSocket", 3, CORE + "TCPSocketAction", "Open a TCP connection to a port."),
+    f("grpc", 4, CORE + "GRPCAction", "Call the standard gRPC health-checking service."),
 )
 
 struct(
@@ -492,13 +566,25 @@ struct(
     f("periodSeconds", 4, INT32, "Seconds between probes.", default=10),
     f("successThreshold", 5, INT32, "Consecutive successes to count as healthy.", default=1),
     f("failureThreshold", 6, INT32, "Consecutive failures to count as unhealthy.", default=3),
-    f("terminationGracePeriodSeconds", 7, INT64, "", pointer=True),
+    f(
+        "terminationGracePeriodSeconds",
+        7,
+        INT64,
+        "Grace period used instead of the pod's when a failure of this probe kills the container.",
+        pointer=True,
+    ),
 )
 
 struct(
     CORE + "ExecAction",
     "Runs a command inside the container.",
-    f("command", 1, list_of(STRING), "", list_type="atomic"),
+    f(
+        "command",
+        1,
+        list_of(STRING),
+        "Command line run in the container's root directory without a shell; exit status 0 is success.",
+        list_type="atomic",
+    ),
 )
 
 struct(
@@ -506,52 +592,58 @@ struct(
     "Sends an HTTP GET request.",
     f("path", 1, STRING, "Request path.", default="/"),
     f("port", 2, INT_OR_STRING, "Port number or name.", required=True),
-    f("host", 3, STRING, ""),
+    f("host", 3, STRING, "Host name to connect to; defaults to the pod IP."),
     f("scheme", 4, STRING, "HTTP or HTTPS.", enum=("HTTP", "HTTPS"), default="HTTP"),
-    f("httpHeaders", 5, list_of(CORE + "HTTPHeader"), "", list_type="atomic"),
+    f("httpHeaders", 5, list_of(CORE + "HTTPHeader"), "Custom headers sent with the request.", list_type="atomic"),
 )
 
 struct(
     CORE + "HTTPHeader",
     "One HTTP header of a probe request.",
-    f("name", 1, STRING, "", required=True),
-    f("value", 2, STRING, "", required=True),
+    f("name", 1, STRING, "Header field name.", required=True),
+    f("value", 2, STRING, "Header field value.", required=True),
 )
 
 struct(
     CORE + "TCPSocketAction",
     "Opens a TCP connection.",
-    f("port", 1, INT_OR_STRING, "", required=True),
-    f("host", 2, STRING, ""),
+    f("port", 1, INT_OR_STRING, "Port number or named container port to connect to.", required=True),
+    f("host", 2, STRING, "Host name to connect to; defaults to the pod IP."),
 )
 
 struct(
     CORE + "GRPCAction",
     "Calls the standard gRPC health checking service.",
-    f("port", 1, INT32, "", required=True),
-    f("service", 2, STRING, "", pointer=True),
+    f("port", 1, INT32, "Port number of the gRPC service.", required=True),
+    f(
+        "service",
+        2,
+        STRING,
+        "Service name sent in the health-check request; empty asks about the server as a whole.",
+        pointer=True,
+    ),
 )
 
 struct(
     CORE + "Lifecycle",
     "Hooks run right after a container starts and right before it stops.",
-    f("postStart", 1, CORE + "LifecycleHandler", ""),
-    f("preStop", 2, CORE + "LifecycleHandler", ""),
+    f("postStart", 1, CORE + "LifecycleHandler", "Handler run right after the container is created."),
+    f("preStop", 2, CORE + "LifecycleHandler", "Handler run before the container is stopped."),
 )
 
 struct(
     CORE + "LifecycleHandler",
     "The action of a lifecycle hook.",
-    f("exec", 1, CORE + "ExecAction", ""),
-    f("httpGet", 2, CORE + "HTTPGetAction", ""),
-    f("tcpSocket", 3, CORE + "TCPSocketAction", ""),
-    f("sleep", 4, CORE + "SleepAction", ""),
+    f("exec", 1, CORE + "ExecAction", "Run a command inside the container."),
+    f("httpGet", 2, CORE + "HTTPGetAction", "Send an HTTP GET request."),
+    f("tcpSocket", 3, CORE + "TCPSocketAction", "Deprecated and ignored; kept for compatibility."),
+    f("sleep", 4, CORE + "SleepAction", "Pause for a number of seconds."),
 )
 
 struct(
     CORE + "SleepAction",
     "Pauses for a number of seconds.",
-    f("seconds", 1, INT64, "", required=True),
+    f("seconds", 1, INT64, "Number of seconds to sleep.", required=True),
 )
 
 # -- security --------------------------------------------------------------------------------------------
@@ -559,82 +651,167 @@ struct(
 struct(
     CORE + "SecurityContext",
     "Security settings of one container; they override the pod's.",
-    f("capabilities", 1, CORE + "Capabilities", ""),
-    f("privileged", 2, BOOL, "", pointer=True),
-    f("seLinuxOptions", 3, CORE + "SELinuxOptions", ""),
-    f("windowsOptions", 10, CORE + "WindowsSecurityContextOptions", ""),
-    f("runAsUser", 4, INT64, "", pointer=True),
-    f("runAsGroup", 8, INT64, "", pointer=True),
-    f("runAsNonRoot", 5, BOOL, "", pointer=True),
-    f("readOnlyRootFilesystem", 6, BOOL, "", pointer=True),
-    f("allowPrivilegeEscalation", 7, BOOL, "", pointer=True),
-    f("procMount", 9, STRING, "", pointer=True, enum=("Default", "Unmasked")),
-    f("seccompProfile", 11, CORE + "SeccompProfile", ""),
-    f("appArmorProfile", 12, CORE + "AppArmorProfile", ""),
+    f(
+        "capabilities",
+        1,
+        CORE + "Capabilities",
+        "Linux capabilities added to or dropped from the runtime's default set.",
+    ),
+    f("privileged", 2, BOOL, "Run the container privileged, close to root on the host.", pointer=True),
+    f("seLinuxOptions", 3, CORE + "SELinuxOptions", "SELinux context of the container; overrides the pod's."),
+    f("windowsOptions", 10, CORE + "WindowsSecurityContextOptions", "Windows-specific settings; override the pod's."),
+    f("runAsUser", 4, INT64, "UID the container's process runs as; overrides the pod's.", pointer=True),
+    f("runAsGroup", 8, INT64, "Primary GID of the container's process; overrides the pod's.", pointer=True),
+    f(
+        "runAsNonRoot",
+        5,
+        BOOL,
+        "Require a non-root user; the kubelet refuses to start the container otherwise.",
+        pointer=True,
+    ),
+    f("readOnlyRootFilesystem", 6, BOOL, "Mount the container's root filesystem read-only.", pointer=True),
+    f(
+        "allowPrivilegeEscalation",
+        7,
+        BOOL,
+        "Whether a process may gain more privileges than its parent (the no_new_privs flag).",
+        pointer=True,
+    ),
+    f("procMount", 9, STRING, "Kind of /proc mount: Default or Unmasked.", pointer=True, enum=("Default", "Unmasked")),
+    f("seccompProfile", 11, CORE + "SeccompProfile", "Seccomp profile of the container; overrides the pod's."),
+    f("appArmorProfile", 12, CORE + "AppArmorProfile", "AppArmor profile of the container; overrides the pod's."),
 )
 
 struct(
     CORE + "PodSecurityContext",
     "Security settings applied to every container of a pod.",
-    f("seLinuxOptions", 1, CORE + "SELinuxOptions", ""),
-    f("windowsOptions", 8, CORE + "WindowsSecurityContextOptions", ""),
-    f("runAsUser", 2, INT64, "", pointer=True),
-    f("runAsGroup", 6, INT64, "", pointer=True),
-    f("runAsNonRoot", 3, BOOL, "", pointer=True),
-    f("supplementalGroups", 4, list_of(INT64), "", list_type="atomic"),
-    f("supplementalGroupsPolicy", 12, STRING, "", pointer=True, enum=("Merge", "Strict")),
-    f("fsGroup", 5, INT64, "", pointer=True),
-    f("sysctls", 7, list_of(CORE + "Sysctl"), "", list_type="atomic"),
-    f("fsGroupChangePolicy", 9, STRING, "", pointer=True, enum=("OnRootMismatch", "Always")),
-    f("seccompProfile", 10, CORE + "SeccompProfile", ""),
-    f("appArmorProfile", 11, CORE + "AppArmorProfile", ""),
-    f("seLinuxChangePolicy", 13, STRING, "", pointer=True),
+    f("seLinuxOptions", 1, CORE + "SELinuxOptions", "SELinux context of every container that sets none of its own."),
+    f(
+        "windowsOptions",
+        8,
+        CORE + "WindowsSecurityContextOptions",
+        "Windows-specific settings of every container that sets none of its own.",
+    ),
+    f("runAsUser", 2, INT64, "Default UID of every container's process.", pointer=True),
+    f("runAsGroup", 6, INT64, "Default primary GID of every container's process.", pointer=True),
+    f("runAsNonRoot", 3, BOOL, "Require every container to run as a non-root user.", pointer=True),
+    f(
+        "supplementalGroups",
+        4,
+        list_of(INT64),
+        "Extra GIDs given to the first process of every container.",
+        list_type="atomic",
+    ),
+    f(
+        "supplementalGroupsPolicy",
+        12,
+        STRING,
+        "How supplementary groups are worked out: Merge (with the image's) or Strict (only those listed).",
+        pointer=True,
+        enum=("Merge", "Strict"),
+    ),
+    f(
+        "fsGroup",
+        5,
+        INT64,
+        "GID that owns supported volumes and joins every container's supplementary groups.",
+        pointer=True,
+    ),
+    f("sysctls", 7, list_of(CORE + "Sysctl"), "Namespaced kernel parameters set for the pod.", list_type="atomic"),
+    f(
+        "fsGroupChangePolicy",
+        9,
+        STRING,
+        "When volume ownership and permissions are changed: OnRootMismatch or Always.",
+        pointer=True,
+        enum=("OnRootMismatch", "Always"),
+    ),
+    f("seccompProfile", 10, CORE + "SeccompProfile", "Seccomp profile of every container that sets none of its own."),
+    f(
+        "appArmorProfile",
+        11,
+        CORE + "AppArmorProfile",
+        "AppArmor profile of every container that sets none of its own.",
+    ),
+    f(
+        "seLinuxChangePolicy",
+        13,
+        STRING,
+        "How volumes get their SELinux label: Recursive relabelling or MountOption.",
+        pointer=True,
+    ),
 )
 
 struct(
     CORE + "Capabilities",
     "Linux capabilities added to or dropped from a container.",
-    f("add", 1, list_of(STRING), "", list_type="atomic"),
-    f("drop", 2, list_of(STRING), "", list_type="atomic"),
+    f("add", 1, list_of(STRING), "Capabilities to add.", list_type="atomic"),
+    f("drop", 2, list_of(STRING), "Capabilities to remove.", list_type="atomic"),
 )
 
 struct(
     CORE + "SELinuxOptions",
     "SELinux label applied to a container.",
-    f("user", 1, STRING, ""),
-    f("role", 2, STRING, ""),
-    f("type", 3, STRING, ""),
-    f("level", 4, STRING, ""),
+    f("user", 1, STRING, "SELinux user label."),
+    f("role", 2, STRING, "SELinux role label."),
+    f("type", 3, STRING, "SELinux type label."),
+    f("level", 4, STRING, "SELinux level label."),
 )
 
 struct(
     CORE + "SeccompProfile",
     "The seccomp profile a container runs under.",
-    f("type", 1, STRING, "", enum=("Unconfined", "RuntimeDefault", "Localhost"), required=True),
-    f("localhostProfile", 2, STRING, "", pointer=True),
+    f(
+        "type",
+        1,
+        STRING,
+        "Kind of profile: RuntimeDefault, Unconfined or Localhost.",
+        enum=("Unconfined", "RuntimeDefault", "Localhost"),
+        required=True,
+    ),
+    f(
+        "localhostProfile",
+        2,
+        STRING,
+        "Profile file on the node, relative to the kubelet's seccomp directory; only with type Localhost.",
+        pointer=True,
+    ),
 )
 
 struct(
     CORE + "AppArmorProfile",
     "The AppArmor profile a container runs under.",
-    f("type", 1, STRING, "", enum=("Unconfined", "RuntimeDefault", "Localhost"), required=True),
-    f("localhostProfile", 2, STRING, "", pointer=True),
+    f(
+        "type",
+        1,
+        STRING,
+        "Kind of profile: RuntimeDefault, Unconfined or Localhost.",
+        enum=("Unconfined", "RuntimeDefault", "Localhost"),
+        required=True,
+    ),
+    f("localhostProfile", 2, STRING, "Name of a profile loaded on the node; only with type Localhost.", pointer=True),
 )
 
 struct(
     CORE + "WindowsSecurityContextOptions",
     "Windows-specific security settings.",
-    f("gmsaCredentialSpecName", 1, STRING, "", pointer=True),
-    f("gmsaCredentialSpec", 2, STRING, "", pointer=True),
-    f("runAsUserName", 3, STRING, "", pointer=True),
-    f("hostProcess", 4, BOOL, "", pointer=True),
+    f("gmsaCredentialSpecName", 1, STRING, "Name of the GMSA credential spec to use.", pointer=True),
+    f(
+        "gmsaCredentialSpec",
+        2,
+        STRING,
+        "Contents of the GMSA credential spec, filled in by the GMSA admission webhook.",
+        pointer=True,
+    ),
+    f("runAsUserName", 3, STRING, "Windows user name the entrypoint runs as.", pointer=True),
+    f("hostProcess", 4, BOOL, "Run the container as a Windows HostProcess container.", pointer=True),
 )
 
 struct(
     CORE + "Sysctl",
     "A namespaced kernel parameter set for the pod.",
-    f("name", 1, STRING, "", required=True),
-    f("value", 2, STRING, "", required=True),
+    f("name", 1, STRING, "Kernel parameter name.", required=True),
+    f("value", 2, STRING, "Value to set.", required=True),
 )
 
 # -- volumes ---------------------------------------------------------------------------------------------
@@ -642,36 +819,76 @@ struct(
 struct(
     CORE + "VolumeSource",
     "The storage behind a volume; exactly one source is set.",
-    f("hostPath", 1, CORE + "HostPathVolumeSource", ""),
-    f("emptyDir", 2, CORE + "EmptyDirVolumeSource", ""),
-    f("gcePersistentDisk", 3, CORE + "GCEPersistentDiskVolumeSource", ""),
-    f("awsElasticBlockStore", 4, CORE + "AWSElasticBlockStoreVolumeSource", ""),
-    f("gitRepo", 5, CORE + "GitRepoVolumeSource", ""),
-    f("secret", 6, CORE + "SecretVolumeSource", ""),
-    f("nfs", 7, CORE + "NFSVolumeSource", ""),
-    f("iscsi", 8, CORE + "ISCSIVolumeSource", ""),
-    f("glusterfs", 9, CORE + "GlusterfsVolumeSource", ""),
-    f("persistentVolumeClaim", 10, CORE + "PersistentVolumeClaimVolumeSource", ""),
-    f("rbd", 11, CORE + "RBDVolumeSource", ""),
-    f("flexVolume", 12, CORE + "FlexVolumeSource", ""),
-    f("cinder", 13, CORE + "CinderVolumeSource", ""),
-    f("cephfs", 14, CORE + "CephFSVolumeSource", ""),
-    f("flocker", 15, CORE + "FlockerVolumeSource", ""),
-    f("downwardAPI", 16, CORE + "DownwardAPIVolumeSource", ""),
-    f("fc", 17, CORE + "FCVolumeSource", ""),
-    f("azureFile", 18, CORE + "AzureFileVolumeSource", ""),
-    f("configMap", 19, CORE + "ConfigMapVolumeSource", ""),
-    f("vsphereVolume", 20, CORE + "VsphereVirtualDiskVolumeSource", ""),
-    f("quobyte", 21, CORE + "QuobyteVolumeSource", ""),
-    f("azureDisk", 22, CORE + "AzureDiskVolumeSource", ""),
-    f("photonPersistentDisk", 23, CORE + "PhotonPersistentDiskVolumeSource", ""),
-    f("projected", 26, CORE + "ProjectedVolumeSource", ""),
-    f("portworxVolume", 24, CORE + "PortworxVolumeSource", ""),
-    f("scaleIO", 25, CORE + "ScaleIOVolumeSource", ""),
-    f("storageos", 27, CORE + "StorageOSVolumeSource", ""),
-    f("csi", 28, CORE + "CSIVolumeSource", ""),
-    f("ephemeral", 29, CORE + "EphemeralVolumeSource", ""),
-    f("image", 30, CORE + "ImageVolumeSource", ""),
+    f("hostPath", 1, CORE + "HostPathVolumeSource", "A file or directory of the node's filesystem."),
+    f("emptyDir", 2, CORE + "EmptyDirVolumeSource", "An empty directory that lives as long as the pod."),
+    f(
+        "gcePersistentDisk",
+        3,
+        CORE + "GCEPersistentDiskVolumeSource",
+        "A GCE persistent disk (deprecated; use the CSI driver).",
+    ),
+    f(
+        "awsElasticBlockStore",
+        4,
+        CORE + "AWSElasticBlockStoreVolumeSource",
+        "An AWS EBS volume (deprecated; use the CSI driver).",
+    ),
+    f("gitRepo", 5, CORE + "GitRepoVolumeSource", "A directory holding a clone of a git repository (deprecated)."),
+    f("secret", 6, CORE + "SecretVolumeSource", "Files made from the keys of a Secret."),
+    f("nfs", 7, CORE + "NFSVolumeSource", "An NFS export."),
+    f("iscsi", 8, CORE + "ISCSIVolumeSource", "An iSCSI disk."),
+    f("glusterfs", 9, CORE + "GlusterfsVolumeSource", "A GlusterFS volume (deprecated)."),
+    f(
+        "persistentVolumeClaim",
+        10,
+        CORE + "PersistentVolumeClaimVolumeSource",
+        "The volume bound to a PersistentVolumeClaim in the pod's namespace.",
+    ),
+    f("rbd", 11, CORE + "RBDVolumeSource", "A Ceph RADOS block device (deprecated)."),
+    f("flexVolume", 12, CORE + "FlexVolumeSource", "A volume from a FlexVolume driver (deprecated)."),
+    f("cinder", 13, CORE + "CinderVolumeSource", "An OpenStack Cinder volume (deprecated; use the CSI driver)."),
+    f("cephfs", 14, CORE + "CephFSVolumeSource", "A CephFS mount (deprecated)."),
+    f("flocker", 15, CORE + "FlockerVolumeSource", "A Flocker dataset (deprecated)."),
+    f(
+        "downwardAPI",
+        16,
+        CORE + "DownwardAPIVolumeSource",
+        "Files holding fields of the pod and resources of its containers.",
+    ),
+    f("fc", 17, CORE + "FCVolumeSource", "A Fibre Channel disk."),
+    f("azureFile", 18, CORE + "AzureFileVolumeSource", "An Azure File share (deprecated; use the CSI driver)."),
+    f("configMap", 19, CORE + "ConfigMapVolumeSource", "Files made from the keys of a ConfigMap."),
+    f(
+        "vsphereVolume",
+        20,
+        CORE + "VsphereVirtualDiskVolumeSource",
+        "A vSphere virtual disk (deprecated; use the CSI driver).",
+    ),
+    f("quobyte", 21, CORE + "QuobyteVolumeSource", "A Quobyte volume (deprecated)."),
+    f("azureDisk", 22, CORE + "AzureDiskVolumeSource", "An Azure data disk (deprecated; use the CSI driver)."),
+    f(
+        "photonPersistentDisk",
+        23,
+        CORE + "PhotonPersistentDiskVolumeSource",
+        "A Photon Controller persistent disk (deprecated).",
+    ),
+    f(
+        "projected",
+        26,
+        CORE + "ProjectedVolumeSource",
+        "Secrets, config maps, downward API data and tokens merged into one directory.",
+    ),
+    f("portworxVolume", 24, CORE + "PortworxVolumeSource", "A Portworx volume (deprecated)."),
+    f("scaleIO", 25, CORE + "ScaleIOVolumeSource", "A ScaleIO volume (deprecated)."),
+    f("storageos", 27, CORE + "StorageOSVolumeSource", "A StorageOS volume (deprecated)."),
+    f("csi", 28, CORE + "CSIVolumeSource", "An ephemeral volume provided by a CSI driver."),
+    f(
+        "ephemeral",
+        29,
+        CORE + "EphemeralVolumeSource",
+        "A PersistentVolumeClaim created with the pod and deleted with it.",
+    ),
+    f("image", 30, CORE + "ImageVolumeSource", "An OCI image or artifact mounted read-only."),
 )
 
 struct(
@@ -684,9 +901,15 @@ struct(
 struct(
     CORE + "KeyToPath",
     "Maps a key of a ConfigMap or Secret to a file path in a volume.",
-    f("key", 1, STRING, "", required=True),
-    f("path", 2, STRING, "", required=True),
-    f("mode", 3, INT32, "", pointer=True),
+    f("key", 1, STRING, "Key to project.", required=True),
+    f("path", 2, STRING, "Relative path of the file the key is written to; may not contain '..'.", required=True),
+    f(
+        "mode",
+        3,
+        INT32,
+        "Permission bits of this file (0000-0777); defaults to the volume's defaultMode.",
+        pointer=True,
+    ),
 )
 
 struct(
@@ -715,363 +938,513 @@ struct(
     CORE + "SecretVolumeSource",
     "A Secret's keys presented as files.",
     f("secretName", 1, STRING, "Name of the Secret."),
-    f("items", 2, list_of(CORE + "KeyToPath"), "", list_type="atomic"),
+    f(
+        "items",
+        2,
+        list_of(CORE + "KeyToPath"),
+        "Keys to project and their paths; when empty every key becomes a file named after it.",
+        list_type="atomic",
+    ),
     f("defaultMode", 3, INT32, "File mode bits of the created files (decimal in JSON).", pointer=True, default=420),
-    f("optional", 4, BOOL, "", pointer=True),
+    f("optional", 4, BOOL, "Whether a missing Secret or key is tolerated.", pointer=True),
 )
 
 struct(
     CORE + "ConfigMapVolumeSource",
     "A ConfigMap's keys presented as files.",
     *inline(1, CORE + "LocalObjectReference"),
-    f("items", 2, list_of(CORE + "KeyToPath"), "", list_type="atomic"),
+    f(
+        "items",
+        2,
+        list_of(CORE + "KeyToPath"),
+        "Keys to project and their paths; when empty every key becomes a file named after it.",
+        list_type="atomic",
+    ),
     f("defaultMode", 3, INT32, "File mode bits of the created files (decimal in JSON).", pointer=True, default=420),
-    f("optional", 4, BOOL, "", pointer=True),
+    f("optional", 4, BOOL, "Whether a missing ConfigMap or key is tolerated.", pointer=True),
 )
 
 struct(
     CORE + "DownwardAPIVolumeSource",
     "Pod fields and resources presented as files.",
-    f("items", 1, list_of(CORE + "DownwardAPIVolumeFile"), "", list_type="atomic"),
-    f("defaultMode", 2, INT32, "", pointer=True, default=420),
+    f(
+        "items",
+        1,
+        list_of(CORE + "DownwardAPIVolumeFile"),
+        "Files to create, each from a pod field or a container resource.",
+        list_type="atomic",
+    ),
+    f(
+        "defaultMode",
+        2,
+        INT32,
+        "Permission bits of the created files (0000-0777); defaults to 0644.",
+        pointer=True,
+        default=420,
+    ),
 )
 
 struct(
     CORE + "DownwardAPIVolumeFile",
     "One file of a downward API volume.",
-    f("path", 1, STRING, "", required=True),
-    f("fieldRef", 2, CORE + "ObjectFieldSelector", ""),
-    f("resourceFieldRef", 3, CORE + "ResourceFieldSelector", ""),
-    f("mode", 4, INT32, "", pointer=True),
+    f("path", 1, STRING, "Relative path of the file to create; may not contain '..'.", required=True),
+    f("fieldRef", 2, CORE + "ObjectFieldSelector", "Pod field to write: annotations, labels, name, namespace or uid."),
+    f("resourceFieldRef", 3, CORE + "ResourceFieldSelector", "Container resource limit or request to write."),
+    f(
+        "mode",
+        4,
+        INT32,
+        "Permission bits of this file (0000-0777); defaults to the volume's defaultMode.",
+        pointer=True,
+    ),
 )
 
 struct(
     CORE + "ProjectedVolumeSource",
     "Several sources projected into one directory.",
-    f("sources", 1, list_of(CORE + "VolumeProjection"), "", list_type="atomic"),
-    f("defaultMode", 2, INT32, "", pointer=True, default=420),
+    f("sources", 1, list_of(CORE + "VolumeProjection"), "The sources merged into the volume.", list_type="atomic"),
+    f(
+        "defaultMode",
+        2,
+        INT32,
+        "Permission bits of the created files (0000-0777); defaults to 0644.",
+        pointer=True,
+        default=420,
+    ),
 )
 
 struct(
     CORE + "VolumeProjection",
     "One source of a projected volume.",
-    f("secret", 1, CORE + "SecretProjection", ""),
-    f("downwardAPI", 2, CORE + "DownwardAPIProjection", ""),
-    f("configMap", 3, CORE + "ConfigMapProjection", ""),
-    f("serviceAccountToken", 4, CORE + "ServiceAccountTokenProjection", ""),
-    f("clusterTrustBundle", 5, CORE + "ClusterTrustBundleProjection", ""),
+    f("secret", 1, CORE + "SecretProjection", "Keys of a Secret to project."),
+    f("downwardAPI", 2, CORE + "DownwardAPIProjection", "Pod fields and container resources to project."),
+    f("configMap", 3, CORE + "ConfigMapProjection", "Keys of a ConfigMap to project."),
+    f(
+        "serviceAccountToken",
+        4,
+        CORE + "ServiceAccountTokenProjection",
+        "A token of the pod's service account to project.",
+    ),
+    f(
+        "clusterTrustBundle",
+        5,
+        CORE + "ClusterTrustBundleProjection",
+        "Certificates of ClusterTrustBundle objects, projected into one file.",
+    ),
 )
 
 struct(
     CORE + "SecretProjection",
     "A Secret projected into a projected volume.",
     *inline(1, CORE + "LocalObjectReference"),
-    f("items", 2, list_of(CORE + "KeyToPath"), "", list_type="atomic"),
-    f("optional", 4, BOOL, "", pointer=True),
+    f(
+        "items",
+        2,
+        list_of(CORE + "KeyToPath"),
+        "Keys to project and their paths; when empty every key becomes a file named after it.",
+        list_type="atomic",
+    ),
+    f("optional", 4, BOOL, "Whether a missing Secret or key is tolerated.", pointer=True),
 )
 
 struct(
     CORE + "ConfigMapProjection",
     "A ConfigMap projected into a projected volume.",
     *inline(1, CORE + "LocalObjectReference"),
-    f("items", 2, list_of(CORE + "KeyToPath"), "", list_type="atomic"),
-    f("optional", 4, BOOL, "", pointer=True),
+    f(
+        "items",
+        2,
+        list_of(CORE + "KeyToPath"),
+        "Keys to project and their paths; when empty every key becomes a file named after it.",
+        list_type="atomic",
+    ),
+    f("optional", 4, BOOL, "Whether a missing ConfigMap or key is tolerated.", pointer=True),
 )
 
 struct(
     CORE + "DownwardAPIProjection",
     "Downward API files projected into a projected volume.",
-    f("items", 1, list_of(CORE + "DownwardAPIVolumeFile"), "", list_type="atomic"),
+    f(
+        "items",
+        1,
+        list_of(CORE + "DownwardAPIVolumeFile"),
+        "Files to create, each from a pod field or a container resource.",
+        list_type="atomic",
+    ),
 )
 
 struct(
     CORE + "ServiceAccountTokenProjection",
     "A bound service account token written as a file.",
-    f("audience", 1, STRING, ""),
-    f("expirationSeconds", 2, INT64, "", pointer=True, default=3600),
-    f("path", 3, STRING, "", required=True),
+    f("audience", 1, STRING, "Audience the token is meant for; defaults to the API server's identifier."),
+    f(
+        "expirationSeconds",
+        2,
+        INT64,
+        "Requested token lifetime in seconds (at least 600, default 3600); the kubelet renews it early.",
+        pointer=True,
+        default=3600,
+    ),
+    f("path", 3, STRING, "Relative path of the token file.", required=True),
 )
 
 struct(
     CORE + "ClusterTrustBundleProjection",
     "Certificates of ClusterTrustBundle objects written as a file.",
-    f("name", 1, STRING, "", pointer=True),
-    f("signerName", 2, STRING, "", pointer=True),
-    f("labelSelector", 3, META + "LabelSelector", ""),
-    f("optional", 5, BOOL, "", pointer=True),
-    f("path", 4, STRING, "", required=True),
+    f(
+        "name",
+        1,
+        STRING,
+        "Pick one ClusterTrustBundle by name; exclusive with signerName and labelSelector.",
+        pointer=True,
+    ),
+    f("signerName", 2, STRING, "Pick every ClusterTrustBundle of this signer.", pointer=True),
+    f(
+        "labelSelector",
+        3,
+        META + "LabelSelector",
+        "Restrict the bundles picked by signerName to those with matching labels.",
+    ),
+    f("optional", 5, BOOL, "Whether the pod may start when no bundle is found.", pointer=True),
+    f("path", 4, STRING, "Relative path of the file written.", required=True),
 )
 
 struct(
     CORE + "PersistentVolumeClaimVolumeSource",
     "A PersistentVolumeClaim in the pod's namespace.",
     f("claimName", 1, STRING, "Name of the claim.", required=True),
-    f("readOnly", 2, BOOL, ""),
+    f("readOnly", 2, BOOL, "Mount the volume read-only."),
 )
 
 struct(
     CORE + "NFSVolumeSource",
     "An NFS export.",
-    f("server", 1, STRING, "", required=True),
-    f("path", 2, STRING, "", required=True),
-    f("readOnly", 3, BOOL, ""),
+    f("server", 1, STRING, "Host name or IP address of the NFS server.", required=True),
+    f("path", 2, STRING, "Path exported by the server.", required=True),
+    f("readOnly", 3, BOOL, "Mount the export read-only."),
 )
 
 struct(
     CORE + "CSIVolumeSource",
     "An inline volume provided by a CSI driver.",
-    f("driver", 1, STRING, "", required=True),
-    f("readOnly", 2, BOOL, "", pointer=True),
-    f("fsType", 3, STRING, "", pointer=True),
-    f("volumeAttributes", 4, map_of(STRING), ""),
-    f("nodePublishSecretRef", 5, CORE + "LocalObjectReference", ""),
+    f("driver", 1, STRING, "Name of the CSI driver that provides the volume.", required=True),
+    f("readOnly", 2, BOOL, "Mount the volume read-only.", pointer=True),
+    f("fsType", 3, STRING, "Filesystem type, e.g. ext4; empty lets the driver choose.", pointer=True),
+    f("volumeAttributes", 4, map_of(STRING), "Driver-specific properties handed to the CSI driver."),
+    f(
+        "nodePublishSecretRef",
+        5,
+        CORE + "LocalObjectReference",
+        "Secret with sensitive data handed to the driver's publish calls.",
+    ),
 )
 
 struct(
     CORE + "EphemeralVolumeSource",
     "A claim created with the pod and deleted with it.",
-    f("volumeClaimTemplate", 1, CORE + "PersistentVolumeClaimTemplate", ""),
+    f(
+        "volumeClaimTemplate",
+        1,
+        CORE + "PersistentVolumeClaimTemplate",
+        "Template of the PersistentVolumeClaim made for the pod, named <pod>-<volume>.",
+    ),
 )
 
 struct(
     CORE + "PersistentVolumeClaimTemplate",
     "Template of the claim created for an ephemeral volume.",
-    f("metadata", 1, META + "ObjectMeta", ""),
-    f("spec", 2, CORE + "PersistentVolumeClaimSpec", "", required=True),
+    f("metadata", 1, META + "ObjectMeta", "Labels and annotations copied into the created claim."),
+    f("spec", 2, CORE + "PersistentVolumeClaimSpec", "Spec copied unchanged into the created claim.", required=True),
 )
 
 struct(
     CORE + "PersistentVolumeClaimSpec",
     "What storage a claim asks for.",
-    f("accessModes", 1, list_of(STRING), "", list_type="atomic"),
-    f("selector", 4, META + "LabelSelector", ""),
-    f("resources", 2, CORE + "VolumeResourceRequirements", ""),
-    f("volumeName", 3, STRING, ""),
-    f("storageClassName", 5, STRING, "", pointer=True),
-    f("volumeMode", 6, STRING, "", pointer=True, enum=("Block", "Filesystem"), default="Filesystem"),
-    f("dataSource", 7, CORE + "TypedLocalObjectReference", ""),
-    f("dataSourceRef", 8, CORE + "TypedObjectReference", ""),
-    f("volumeAttributesClassName", 9, STRING, "", pointer=True),
+    f(
+        "accessModes",
+        1,
+        list_of(STRING),
+        "Access modes the volume must support, e.g. ReadWriteOnce.",
+        list_type="atomic",
+    ),
+    f("selector", 4, META + "LabelSelector", "Label query over the volumes the claim may bind to."),
+    f(
+        "resources",
+        2,
+        CORE + "VolumeResourceRequirements",
+        "Minimum resources, such as storage size, the volume must have.",
+    ),
+    f("volumeName", 3, STRING, "Name of a particular PersistentVolume to bind to."),
+    f("storageClassName", 5, STRING, "StorageClass the claim requires; the empty string means no class.", pointer=True),
+    f(
+        "volumeMode",
+        6,
+        STRING,
+        "Whether the volume is a formatted filesystem or a raw device: Filesystem or Block.",
+        pointer=True,
+        enum=("Block", "Filesystem"),
+        default="Filesystem",
+    ),
+    f("dataSource", 7, CORE + "TypedLocalObjectReference", "Existing snapshot or claim the new volume is filled from."),
+    f(
+        "dataSourceRef",
+        8,
+        CORE + "TypedObjectReference",
+        "Object of any populator kind, possibly in another namespace, the volume is filled from.",
+    ),
+    f("volumeAttributesClassName", 9, STRING, "VolumeAttributesClass the claim uses.", pointer=True),
 )
 
 struct(
     CORE + "VolumeResourceRequirements",
     "Storage a claim requests.",
-    f("limits", 1, map_of(QUANTITY), ""),
-    f("requests", 2, map_of(QUANTITY), ""),
+    f("limits", 1, map_of(QUANTITY), "Maximum amount of each resource."),
+    f("requests", 2, map_of(QUANTITY), "Minimum amount of each resource required."),
 )
 
 struct(
     CORE + "TypedLocalObjectReference",
     "A reference to an object of a given kind in the same namespace.",
-    f("apiGroup", 1, STRING, "", pointer=True),
-    f("kind", 2, STRING, "", required=True),
-    f("name", 3, STRING, "", required=True),
+    f("apiGroup", 1, STRING, "API group of the referenced kind; empty for the core group.", pointer=True),
+    f("kind", 2, STRING, "Kind of the referenced object.", required=True),
+    f("name", 3, STRING, "Name of the referenced object.", required=True),
 )
 
 struct(
     CORE + "TypedObjectReference",
     "A reference to an object of a given kind, possibly in another namespace.",
-    f("apiGroup", 1, STRING, "", pointer=True),
-    f("kind", 2, STRING, "", required=True),
-    f("name", 3, STRING, "", required=True),
-    f("namespace", 4, STRING, "", pointer=True),
+    f("apiGroup", 1, STRING, "API group of the referenced kind; empty for the core group.", pointer=True),
+    f("kind", 2, STRING, "Kind of the referenced object.", required=True),
+    f("name", 3, STRING, "Name of the referenced object.", required=True),
+    f(
+        "namespace",
+        4,
+        STRING,
+        "Namespace of the referenced object; another namespace needs a ReferenceGrant.",
+        pointer=True,
+    ),
 )
 
 struct(
     CORE + "ImageVolumeSource",
     "An OCI image or artifact mounted read-only.",
-    f("reference", 1, STRING, ""),
-    f("pullPolicy", 2, STRING, "", enum=("Always", "Never", "IfNotPresent")),
+    f("reference", 1, STRING, "Image or artifact reference to mount, written as for a container image."),
+    f(
+        "pullPolicy",
+        2,
+        STRING,
+        "When to pull: Always, Never or IfNotPresent.",
+        enum=("Always", "Never", "IfNotPresent"),
+    ),
 )
 
 struct(
     CORE + "GitRepoVolumeSource",
     "A directory cloned from a git repository (deprecated).",
-    f("repository", 1, STRING, "", required=True),
-    f("revision", 2, STRING, ""),
-    f("directory", 3, STRING, ""),
+    f("repository", 1, STRING, "URL of the repository.", required=True),
+    f("revision", 2, STRING, "Commit hash to check out."),
+    f("directory", 3, STRING, "Directory to clone into; '.' clones into the volume root."),
 )
 
 struct(
     CORE + "ISCSIVolumeSource",
     "An iSCSI disk.",
-    f("targetPortal", 1, STRING, "", required=True),
-    f("iqn", 2, STRING, "", required=True),
-    f("lun", 3, INT32, "", required=True),
-    f("iscsiInterface", 4, STRING, ""),
-    f("fsType", 5, STRING, ""),
-    f("readOnly", 6, BOOL, ""),
-    f("portals", 7, list_of(STRING), "", list_type="atomic"),
-    f("chapAuthDiscovery", 8, BOOL, ""),
-    f("chapAuthSession", 11, BOOL, ""),
-    f("secretRef", 10, CORE + "LocalObjectReference", ""),
-    f("initiatorName", 12, STRING, "", pointer=True),
+    f("targetPortal", 1, STRING, "Target portal as IP or IP:port (port 3260 by default).", required=True),
+    f("iqn", 2, STRING, "iSCSI qualified name of the target.", required=True),
+    f("lun", 3, INT32, "Target LUN number.", required=True),
+    f("iscsiInterface", 4, STRING, "iSCSI interface name that uses the transport; defaults to 'default' (tcp)."),
+    f("fsType", 5, STRING, "Filesystem type to mount, e.g. ext4 or xfs."),
+    f("readOnly", 6, BOOL, "Mount the volume read-only."),
+    f("portals", 7, list_of(STRING), "Extra target portals, each IP or IP:port.", list_type="atomic"),
+    f("chapAuthDiscovery", 8, BOOL, "Use CHAP authentication for iSCSI discovery."),
+    f("chapAuthSession", 11, BOOL, "Use CHAP authentication for the iSCSI session."),
+    f("secretRef", 10, CORE + "LocalObjectReference", "Secret holding the CHAP credentials."),
+    f("initiatorName", 12, STRING, "Custom iSCSI initiator name for the connection.", pointer=True),
 )
 
 struct(
     CORE + "GlusterfsVolumeSource",
     "A GlusterFS volume.",
-    f("endpoints", 1, STRING, "", required=True),
-    f("path", 2, STRING, "", required=True),
-    f("readOnly", 3, BOOL, ""),
+    f("endpoints", 1, STRING, "Endpoints object listing the Glusterfs servers.", required=True),
+    f("path", 2, STRING, "Glusterfs volume path.", required=True),
+    f("readOnly", 3, BOOL, "Mount the volume read-only."),
 )
 
 struct(
     CORE + "RBDVolumeSource",
     "A Ceph RBD block device.",
-    f("monitors", 1, list_of(STRING), "", list_type="atomic", required=True),
-    f("image", 2, STRING, "", required=True),
-    f("fsType", 3, STRING, ""),
-    f("pool", 4, STRING, ""),
-    f("user", 5, STRING, ""),
-    f("keyring", 6, STRING, ""),
-    f("secretRef", 7, CORE + "LocalObjectReference", ""),
-    f("readOnly", 8, BOOL, ""),
+    f("monitors", 1, list_of(STRING), "Addresses of the Ceph monitors.", list_type="atomic", required=True),
+    f("image", 2, STRING, "RADOS image name.", required=True),
+    f("fsType", 3, STRING, "Filesystem type to mount, e.g. ext4 or xfs."),
+    f("pool", 4, STRING, "RADOS pool name; defaults to rbd."),
+    f("user", 5, STRING, "RADOS user name; defaults to admin."),
+    f("keyring", 6, STRING, "Path of the keyring file; defaults to /etc/ceph/keyring."),
+    f("secretRef", 7, CORE + "LocalObjectReference", "Secret with the user's key; takes precedence over keyring."),
+    f("readOnly", 8, BOOL, "Mount the volume read-only."),
 )
 
 struct(
     CORE + "FlexVolumeSource",
     "A volume provided by a FlexVolume driver.",
-    f("driver", 1, STRING, "", required=True),
-    f("fsType", 2, STRING, ""),
-    f("secretRef", 3, CORE + "LocalObjectReference", ""),
-    f("readOnly", 4, BOOL, ""),
-    f("options", 5, map_of(STRING), ""),
+    f("driver", 1, STRING, "Name of the FlexVolume driver.", required=True),
+    f("fsType", 2, STRING, "Filesystem type to mount, e.g. ext4 or xfs."),
+    f("secretRef", 3, CORE + "LocalObjectReference", "Secret handed to the driver's calls."),
+    f("readOnly", 4, BOOL, "Mount the volume read-only."),
+    f("options", 5, map_of(STRING), "Extra driver-specific options."),
 )
 
 struct(
     CORE + "CinderVolumeSource",
     "An OpenStack Cinder volume.",
-    f("volumeID", 1, STRING, "", required=True),
-    f("fsType", 2, STRING, ""),
-    f("readOnly", 3, BOOL, ""),
-    f("secretRef", 4, CORE + "LocalObjectReference", ""),
+    f("volumeID", 1, STRING, "ID of the Cinder volume.", required=True),
+    f("fsType", 2, STRING, "Filesystem type to mount, e.g. ext4 or xfs."),
+    f("readOnly", 3, BOOL, "Mount the volume read-only."),
+    f("secretRef", 4, CORE + "LocalObjectReference", "Secret with the OpenStack connection parameters."),
 )
 
 struct(
     CORE + "CephFSVolumeSource",
     "A CephFS mount.",
-    f("monitors", 1, list_of(STRING), "", list_type="atomic", required=True),
-    f("path", 2, STRING, ""),
-    f("user", 3, STRING, ""),
-    f("secretFile", 4, STRING, ""),
-    f("secretRef", 5, CORE + "LocalObjectReference", ""),
-    f("readOnly", 6, BOOL, ""),
+    f("monitors", 1, list_of(STRING), "Addresses of the Ceph monitors.", list_type="atomic", required=True),
+    f("path", 2, STRING, "Path inside the CephFS mounted as the volume root; defaults to /."),
+    f("user", 3, STRING, "RADOS user name; defaults to admin."),
+    f("secretFile", 4, STRING, "Path of the user's key file; defaults to /etc/ceph/user.secret."),
+    f("secretRef", 5, CORE + "LocalObjectReference", "Secret with the user's key; takes precedence over secretFile."),
+    f("readOnly", 6, BOOL, "Mount the volume read-only."),
 )
 
 struct(
     CORE + "FlockerVolumeSource",
     "A Flocker dataset.",
-    f("datasetName", 1, STRING, ""),
-    f("datasetUUID", 2, STRING, ""),
+    f("datasetName", 1, STRING, "Name of the dataset, kept as metadata."),
+    f("datasetUUID", 2, STRING, "UUID of the dataset."),
 )
 
 struct(
     CORE + "FCVolumeSource",
     "A Fibre Channel disk.",
-    f("targetWWNs", 1, list_of(STRING), "", list_type="atomic"),
-    f("lun", 2, INT32, "", pointer=True),
-    f("fsType", 3, STRING, ""),
-    f("readOnly", 4, BOOL, ""),
-    f("wwids", 5, list_of(STRING), "", list_type="atomic"),
+    f("targetWWNs", 1, list_of(STRING), "World wide names of the targets.", list_type="atomic"),
+    f("lun", 2, INT32, "Target LUN number.", pointer=True),
+    f("fsType", 3, STRING, "Filesystem type to mount, e.g. ext4 or xfs."),
+    f("readOnly", 4, BOOL, "Mount the volume read-only."),
+    f(
+        "wwids",
+        5,
+        list_of(STRING),
+        "World wide identifiers of the volume; exclusive with targetWWNs and lun.",
+        list_type="atomic",
+    ),
 )
 
 struct(
     CORE + "AzureFileVolumeSource",
     "An Azure File share.",
-    f("secretName", 1, STRING, "", required=True),
-    f("shareName", 2, STRING, "", required=True),
-    f("readOnly", 3, BOOL, ""),
+    f("secretName", 1, STRING, "Secret holding the storage account name and key.", required=True),
+    f("shareName", 2, STRING, "Name of the file share.", required=True),
+    f("readOnly", 3, BOOL, "Mount the volume read-only."),
 )
 
 struct(
     CORE + "AzureDiskVolumeSource",
     "An Azure data disk.",
-    f("diskName", 1, STRING, "", required=True),
-    f("diskURI", 2, STRING, "", required=True),
-    f("cachingMode", 3, STRING, "", pointer=True, enum=("None", "ReadOnly", "ReadWrite")),
-    f("fsType", 4, STRING, "", pointer=True),
-    f("readOnly", 5, BOOL, "", pointer=True),
-    f("kind", 6, STRING, "", pointer=True, enum=("Shared", "Dedicated", "Managed")),
+    f("diskName", 1, STRING, "Name of the data disk in blob storage.", required=True),
+    f("diskURI", 2, STRING, "URI of the data disk.", required=True),
+    f(
+        "cachingMode",
+        3,
+        STRING,
+        "Host caching mode: None, ReadOnly or ReadWrite.",
+        pointer=True,
+        enum=("None", "ReadOnly", "ReadWrite"),
+    ),
+    f("fsType", 4, STRING, "Filesystem type to mount, e.g. ext4 or xfs.", pointer=True),
+    f("readOnly", 5, BOOL, "Mount the volume read-only.", pointer=True),
+    f(
+        "kind",
+        6,
+        STRING,
+        "Disk kind: Shared, Dedicated or Managed.",
+        pointer=True,
+        enum=("Shared", "Dedicated", "Managed"),
+    ),
 )
 
 struct(
     CORE + "VsphereVirtualDiskVolumeSource",
     "A vSphere virtual disk.",
-    f("volumePath", 1, STRING, "", required=True),
-    f("fsType", 2, STRING, ""),
-    f("storagePolicyName", 3, STRING, ""),
-    f("storagePolicyID", 4, STRING, ""),
+    f("volumePath", 1, STRING, "Path that identifies the vSphere volume.", required=True),
+    f("fsType", 2, STRING, "Filesystem type to mount, e.g. ext4 or xfs."),
+    f("storagePolicyName", 3, STRING, "Name of the storage policy (SPBM) profile."),
+    f("storagePolicyID", 4, STRING, "ID of the storage policy (SPBM) profile."),
 )
 
 struct(
     CORE + "QuobyteVolumeSource",
     "A Quobyte volume.",
-    f("registry", 1, STRING, "", required=True),
-    f("volume", 2, STRING, "", required=True),
-    f("readOnly", 3, BOOL, ""),
-    f("user", 4, STRING, ""),
-    f("group", 5, STRING, ""),
-    f("tenant", 6, STRING, ""),
+    f("registry", 1, STRING, "Quobyte registries as host:port pairs, comma-separated.", required=True),
+    f("volume", 2, STRING, "Name of an existing Quobyte volume.", required=True),
+    f("readOnly", 3, BOOL, "Mount the volume read-only."),
+    f("user", 4, STRING, "User volume access is mapped to; defaults to serviceaccount."),
+    f("group", 5, STRING, "Group volume access is mapped to."),
+    f("tenant", 6, STRING, "Backend tenant that owns the volume."),
 )
 
 struct(
     CORE + "PhotonPersistentDiskVolumeSource",
     "A Photon Controller persistent disk.",
-    f("pdID", 1, STRING, "", required=True),
-    f("fsType", 2, STRING, ""),
+    f("pdID", 1, STRING, "ID of the Photon persistent disk.", required=True),
+    f("fsType", 2, STRING, "Filesystem type to mount, e.g. ext4 or xfs."),
 )
 
 struct(
     CORE + "PortworxVolumeSource",
     "A Portworx volume.",
-    f("volumeID", 1, STRING, "", required=True),
-    f("fsType", 2, STRING, ""),
-    f("readOnly", 3, BOOL, ""),
+    f("volumeID", 1, STRING, "ID of the Portworx volume.", required=True),
+    f("fsType", 2, STRING, "Filesystem type to mount, e.g. ext4 or xfs."),
+    f("readOnly", 3, BOOL, "Mount the volume read-only."),
 )
 
 struct(
     CORE + "ScaleIOVolumeSource",
     "A ScaleIO volume.",
-    f("gateway", 1, STRING, "", required=True),
-    f("system", 2, STRING, "", required=True),
-    f("secretRef", 3, CORE + "LocalObjectReference", "", required=True),
-    f("sslEnabled", 4, BOOL, ""),
-    f("protectionDomain", 5, STRING, ""),
-    f("storagePool", 6, STRING, ""),
-    f("storageMode", 7, STRING, ""),
-    f("volumeName", 8, STRING, ""),
-    f("fsType", 9, STRING, ""),
-    f("readOnly", 10, BOOL, ""),
+    f("gateway", 1, STRING, "Address of the ScaleIO API gateway.", required=True),
+    f("system", 2, STRING, "Name of the storage system.", required=True),
+    f("secretRef", 3, CORE + "LocalObjectReference", "Secret with the ScaleIO user's credentials.", required=True),
+    f("sslEnabled", 4, BOOL, "Talk to the gateway over SSL."),
+    f("protectionDomain", 5, STRING, "Protection domain of the storage."),
+    f("storagePool", 6, STRING, "Storage pool within the protection domain."),
+    f("storageMode", 7, STRING, "Provisioning mode: ThickProvisioned or ThinProvisioned."),
+    f("volumeName", 8, STRING, "Name of a volume already created in the system."),
+    f("fsType", 9, STRING, "Filesystem type to mount, e.g. ext4 or xfs."),
+    f("readOnly", 10, BOOL, "Mount the volume read-only."),
 )
 
 struct(
     CORE + "StorageOSVolumeSource",
     "A StorageOS volume.",
-    f("volumeName", 1, STRING, ""),
-    f("volumeNamespace", 2, STRING, ""),
-    f("fsType", 3, STRING, ""),
-    f("readOnly", 4, BOOL, ""),
-    f("secretRef", 5, CORE + "LocalObjectReference", ""),
+    f("volumeName", 1, STRING, "Name of the StorageOS volume, unique within its namespace."),
+    f("volumeNamespace", 2, STRING, "StorageOS namespace of the volume; defaults to the pod's namespace."),
+    f("fsType", 3, STRING, "Filesystem type to mount, e.g. ext4 or xfs."),
+    f("readOnly", 4, BOOL, "Mount the volume read-only."),
+    f("secretRef", 5, CORE + "LocalObjectReference", "Secret with the StorageOS API credentials."),
 )
 
 struct(
     CORE + "GCEPersistentDiskVolumeSource",
     "A Google Compute Engine persistent disk.",
-    f("pdName", 1, STRING, "", required=True),
-    f("fsType", 2, STRING, ""),
-    f("partition", 3, INT32, ""),
-    f("readOnly", 4, BOOL, ""),
+    f("pdName", 1, STRING, "Name of the persistent disk in GCE.", required=True),
+    f("fsType", 2, STRING, "Filesystem type to mount, e.g. ext4 or xfs."),
+    f("partition", 3, INT32, "Partition to mount; 0 or absent mounts the whole disk."),
+    f("readOnly", 4, BOOL, "Mount the volume read-only."),
 )
 
 struct(
     CORE + "AWSElasticBlockStoreVolumeSource",
     "An AWS EBS volume.",
-    f("volumeID", 1, STRING, "", required=True),
-    f("fsType", 2, STRING, ""),
-    f("partition", 3, INT32, ""),
-    f("readOnly", 4, BOOL, ""),
+    f("volumeID", 1, STRING, "ID of the EBS volume.", required=True),
+    f("fsType", 2, STRING, "Filesystem type to mount, e.g. ext4 or xfs."),
+    f("partition", 3, INT32, "Partition to mount; 0 or absent mounts the whole disk."),
+    f("readOnly", 4, BOOL, "Mount the volume read-only."),
 )
 
 # -- scheduling ------------------------------------------------------------------------------------------
@@ -1079,20 +1452,25 @@ struct(
 struct(
     CORE + "Affinity",
     "Node and pod affinity and anti-affinity rules.",
-    f("nodeAffinity", 1, CORE + "NodeAffinity", ""),
-    f("podAffinity", 2, CORE + "PodAffinity", ""),
-    f("podAntiAffinity", 3, CORE + "PodAntiAffinity", ""),
+    f("nodeAffinity", 1, CORE + "NodeAffinity", "Node affinity rules of the pod."),
+    f("podAffinity", 2, CORE + "PodAffinity", "Rules that place the pod near pods that match."),
+    f("podAntiAffinity", 3, CORE + "PodAntiAffinity", "Rules that keep the pod away from pods that match."),
 )
 
 struct(
     CORE + "NodeAffinity",
     "Rules on which nodes a pod may or prefers to run.",
-    f("requiredDuringSchedulingIgnoredDuringExecution", 1, CORE + "NodeSelector", ""),
+    f(
+        "requiredDuringSchedulingIgnoredDuringExecution",
+        1,
+        CORE + "NodeSelector",
+        "Node constraints that must hold when the pod is scheduled; not re-checked later.",
+    ),
     f(
         "preferredDuringSchedulingIgnoredDuringExecution",
         2,
         list_of(CORE + "PreferredSchedulingTerm"),
-        "",
+        "Weighted node preferences the scheduler tries to honour.",
         list_type="atomic",
     ),
 )
@@ -1100,20 +1478,39 @@ struct(
 struct(
     CORE + "NodeSelector",
     "Terms that a node must match; the terms are ORed.",
-    f("nodeSelectorTerms", 1, list_of(CORE + "NodeSelectorTerm"), "", list_type="atomic", required=True),
+    f(
+        "nodeSelectorTerms",
+        1,
+        list_of(CORE + "NodeSelectorTerm"),
+        "Terms ORed together: a node must match at least one.",
+        list_type="atomic",
+        required=True,
+    ),
 )
 
 struct(
     CORE + "NodeSelectorTerm",
     "Requirements on node labels and fields; they are ANDed.",
-    f("matchExpressions", 1, list_of(CORE + "NodeSelectorRequirement"), "", list_type="atomic"),
-    f("matchFields", 2, list_of(CORE + "NodeSelectorRequirement"), "", list_type="atomic"),
+    f(
+        "matchExpressions",
+        1,
+        list_of(CORE + "NodeSelectorRequirement"),
+        "Requirements on node labels, all of which must hold.",
+        list_type="atomic",
+    ),
+    f(
+        "matchFields",
+        2,
+        list_of(CORE + "NodeSelectorRequirement"),
+        "Requirements on node fields (metadata.name), all of which must hold.",
+        list_type="atomic",
+    ),
 )
 
 struct(
     CORE + "NodeSelectorRequirement",
     "One requirement on a node label or field.",
-    f("key", 1, STRING, "", required=True),
+    f("key", 1, STRING, "Label key or field name the requirement tests.", required=True),
     f(
         "operator",
         2,
@@ -1122,25 +1519,37 @@ struct(
         enum=("In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt"),
         required=True,
     ),
-    f("values", 3, list_of(STRING), "", list_type="atomic"),
+    f(
+        "values",
+        3,
+        list_of(STRING),
+        "Values to compare: a set for In/NotIn, none for Exists/DoesNotExist, one integer for Gt/Lt.",
+        list_type="atomic",
+    ),
 )
 
 struct(
     CORE + "PreferredSchedulingTerm",
     "A weighted node preference.",
-    f("weight", 1, INT32, "", required=True),
-    f("preference", 2, CORE + "NodeSelectorTerm", "", required=True),
+    f("weight", 1, INT32, "Weight of this preference, 1-100.", required=True),
+    f("preference", 2, CORE + "NodeSelectorTerm", "Node selector term the weight applies to.", required=True),
 )
 
 struct(
     CORE + "PodAffinity",
     "Rules to place a pod near other pods.",
-    f("requiredDuringSchedulingIgnoredDuringExecution", 1, list_of(CORE + "PodAffinityTerm"), "", list_type="atomic"),
+    f(
+        "requiredDuringSchedulingIgnoredDuringExecution",
+        1,
+        list_of(CORE + "PodAffinityTerm"),
+        "Affinity terms that must hold when the pod is scheduled; not re-checked later.",
+        list_type="atomic",
+    ),
     f(
         "preferredDuringSchedulingIgnoredDuringExecution",
         2,
         list_of(CORE + "WeightedPodAffinityTerm"),
-        "",
+        "Weighted affinity terms the scheduler tries to honour.",
         list_type="atomic",
     ),
 )
@@ -1148,12 +1557,18 @@ struct(
 struct(
     CORE + "PodAntiAffinity",
     "Rules to keep a pod away from other pods.",
-    f("requiredDuringSchedulingIgnoredDuringExecution", 1, list_of(CORE + "PodAffinityTerm"), "", list_type="atomic"),
+    f(
+        "requiredDuringSchedulingIgnoredDuringExecution",
+        1,
+        list_of(CORE + "PodAffinityTerm"),
+        "Anti-affinity terms that must hold when the pod is scheduled; not re-checked later.",
+        list_type="atomic",
+    ),
     f(
         "preferredDuringSchedulingIgnoredDuringExecution",
         2,
         list_of(CORE + "WeightedPodAffinityTerm"),
-        "",
+        "Weighted anti-affinity terms the scheduler tries to honour.",
         list_type="atomic",
     ),
 )
@@ -1162,18 +1577,41 @@ struct(
     CORE + "PodAffinityTerm",
     "A set of pods, and the topology domain they must (not) share with this pod.",
     f("labelSelector", 1, META + "LabelSelector", "Pods this term refers to."),
-    f("namespaces", 2, list_of(STRING), "", list_type="atomic"),
+    f(
+        "namespaces",
+        2,
+        list_of(STRING),
+        "Namespaces the label selector looks in; with no namespaceSelector, empty means the pod's own.",
+        list_type="atomic",
+    ),
     f("topologyKey", 3, STRING, "Node label defining co-location.", required=True),
-    f("namespaceSelector", 4, META + "LabelSelector", ""),
-    f("matchLabelKeys", 5, list_of(STRING), "", list_type="atomic"),
-    f("mismatchLabelKeys", 6, list_of(STRING), "", list_type="atomic"),
+    f(
+        "namespaceSelector",
+        4,
+        META + "LabelSelector",
+        "Label query over the namespaces the term looks in; an empty selector means all of them.",
+    ),
+    f(
+        "matchLabelKeys",
+        5,
+        list_of(STRING),
+        "Label keys whose values on the incoming pod are added to labelSelector as 'key in (value)'.",
+        list_type="atomic",
+    ),
+    f(
+        "mismatchLabelKeys",
+        6,
+        list_of(STRING),
+        "Label keys whose values on the incoming pod are added to labelSelector as 'key notin (value)'.",
+        list_type="atomic",
+    ),
 )
 
 struct(
     CORE + "WeightedPodAffinityTerm",
     "A weighted pod affinity term.",
-    f("weight", 1, INT32, "", required=True),
-    f("podAffinityTerm", 2, CORE + "PodAffinityTerm", "", required=True),
+    f("weight", 1, INT32, "Weight of this term, 1-100.", required=True),
+    f("podAffinityTerm", 2, CORE + "PodAffinityTerm", "The pod affinity term the weight applies to.", required=True),
 )
 
 struct(
@@ -1205,31 +1643,63 @@ struct(
         enum=("DoNotSchedule", "ScheduleAnyway"),
         required=True,
     ),
-    f("labelSelector", 4, META + "LabelSelector", ""),
-    f("minDomains", 5, INT32, "", pointer=True),
-    f("nodeAffinityPolicy", 6, STRING, "", pointer=True, enum=("Ignore", "Honor")),
-    f("nodeTaintsPolicy", 7, STRING, "", pointer=True, enum=("Ignore", "Honor")),
-    f("matchLabelKeys", 8, list_of(STRING), "", list_type="atomic"),
+    f("labelSelector", 4, META + "LabelSelector", "Finds the pods counted in each topology domain."),
+    f(
+        "minDomains",
+        5,
+        INT32,
+        "Minimum number of eligible domains; with fewer, the global minimum counts as 0.",
+        pointer=True,
+    ),
+    f(
+        "nodeAffinityPolicy",
+        6,
+        STRING,
+        "Whether the pod's node affinity and selector limit the domains counted: Honor or Ignore.",
+        pointer=True,
+        enum=("Ignore", "Honor"),
+    ),
+    f(
+        "nodeTaintsPolicy",
+        7,
+        STRING,
+        "Whether node taints limit the domains counted: Honor or Ignore.",
+        pointer=True,
+        enum=("Ignore", "Honor"),
+    ),
+    f(
+        "matchLabelKeys",
+        8,
+        list_of(STRING),
+        "Label keys whose values on the incoming pod are added to labelSelector.",
+        list_type="atomic",
+    ),
 )
 
 struct(
     CORE + "PodSchedulingGate",
     "A gate that keeps a pod unscheduled while present.",
-    f("name", 1, STRING, "", required=True),
+    f("name", 1, STRING, "Name of the gate; the pod is not scheduled while any gate remains.", required=True),
 )
 
 struct(
     CORE + "PodResourceClaim",
     "A dynamic resource claim the pod uses.",
-    f("name", 1, STRING, "", required=True),
-    f("resourceClaimName", 3, STRING, "", pointer=True),
-    f("resourceClaimTemplateName", 4, STRING, "", pointer=True),
+    f("name", 1, STRING, "Name of this claim within the pod, used by containers' resources.claims.", required=True),
+    f("resourceClaimName", 3, STRING, "Name of an existing ResourceClaim in the pod's namespace.", pointer=True),
+    f(
+        "resourceClaimTemplateName",
+        4,
+        STRING,
+        "Name of a ResourceClaimTemplate a claim is made from for this pod.",
+        pointer=True,
+    ),
 )
 
 struct(
     CORE + "PodOS",
     "The operating system a pod needs.",
-    f("name", 1, STRING, "", required=True),
+    f("name", 1, STRING, "Operating system of the pod: linux or windows.", required=True),
 )
 
 # -- networking and DNS ----------------------------------------------------------------------------------
@@ -1237,29 +1707,35 @@ struct(
 struct(
     CORE + "HostAlias",
     "An extra /etc/hosts entry.",
-    f("ip", 1, STRING, "", required=True),
-    f("hostnames", 2, list_of(STRING), "", list_type="atomic"),
+    f("ip", 1, STRING, "IP address of the hosts-file entry.", required=True),
+    f("hostnames", 2, list_of(STRING), "Host names for that IP address.", list_type="atomic"),
 )
 
 struct(
     CORE + "PodDNSConfig",
     "DNS settings merged into the pod's resolv.conf.",
-    f("nameservers", 1, list_of(STRING), "", list_type="atomic"),
-    f("searches", 2, list_of(STRING), "", list_type="atomic"),
-    f("options", 3, list_of(CORE + "PodDNSConfigOption"), "", list_type="atomic"),
+    f("nameservers", 1, list_of(STRING), "DNS server IP addresses added to those dnsPolicy gives.", list_type="atomic"),
+    f("searches", 2, list_of(STRING), "DNS search domains added to those dnsPolicy gives.", list_type="atomic"),
+    f(
+        "options",
+        3,
+        list_of(CORE + "PodDNSConfigOption"),
+        "Resolver options merged with those dnsPolicy gives.",
+        list_type="atomic",
+    ),
 )
 
 struct(
     CORE + "PodDNSConfigOption",
     "One resolver option.",
-    f("name", 1, STRING, ""),
-    f("value", 2, STRING, "", pointer=True),
+    f("name", 1, STRING, "Option name, e.g. ndots."),
+    f("value", 2, STRING, "Option value.", pointer=True),
 )
 
 struct(
     CORE + "PodReadinessGate",
     "A pod condition that must be true before the pod counts as ready.",
-    f("conditionType", 1, STRING, "", required=True),
+    f("conditionType", 1, STRING, "Pod condition type that must be True for the pod to be ready.", required=True),
 )
 
 # -- status ----------------------------------------------------------------------------------------------
@@ -1284,11 +1760,19 @@ struct(
         list_type="map",
         map_keys=("type",),
     ),
-    f("message", 3, STRING, ""),
-    f("reason", 4, STRING, ""),
+    f("message", 3, STRING, "Human-readable explanation of the pod's state."),
+    f("reason", 4, STRING, "Brief CamelCase reason for the pod's state, e.g. Evicted."),
     f("nominatedNodeName", 11, STRING, "Node on which the pod is expected to run after preemption."),
     f("hostIP", 5, STRING, "Primary IP of the pod's node."),
-    f("hostIPs", 16, list_of(CORE + "HostIP"), "", strategy="merge", merge_key="ip", list_type="atomic"),
+    f(
+        "hostIPs",
+        16,
+        list_of(CORE + "HostIP"),
+        "IP addresses of the pod's node; the first equals hostIP.",
+        strategy="merge",
+        merge_key="ip",
+        list_type="atomic",
+    ),
     f("podIP", 6, STRING, "Primary IP of the pod."),
     f(
         "podIPs",
@@ -1316,13 +1800,19 @@ struct(
         "Quality of service class derived from the resources.",
         enum=("Guaranteed", "Burstable", "BestEffort"),
     ),
-    f("ephemeralContainerStatuses", 13, list_of(CORE + "ContainerStatus"), "", list_type="atomic"),
-    f("resize", 14, STRING, ""),
+    f(
+        "ephemeralContainerStatuses",
+        13,
+        list_of(CORE + "ContainerStatus"),
+        "Status of each ephemeral container.",
+        list_type="atomic",
+    ),
+    f("resize", 14, STRING, "State of a requested in-place resize: Proposed, InProgress, Deferred or Infeasible."),
     f(
         "resourceClaimStatuses",
         15,
         list_of(CORE + "PodResourceClaimStatus"),
-        "",
+        "Names of the ResourceClaims generated for the pod's claims.",
         strategy="merge,retainKeys",
         merge_key="name",
         list_type="map",
@@ -1335,22 +1825,22 @@ struct(
     "One condition of a pod (PodScheduled, Initialized, ContainersReady, Ready...).",
     f("type", 1, STRING, "Condition type.", required=True),
     f("status", 2, STRING, "True, False or Unknown.", required=True),
-    f("lastProbeTime", 3, TIME, ""),
-    f("lastTransitionTime", 4, TIME, ""),
-    f("reason", 5, STRING, ""),
-    f("message", 6, STRING, ""),
+    f("lastProbeTime", 3, TIME, "When the condition was last probed."),
+    f("lastTransitionTime", 4, TIME, "When the condition last changed status."),
+    f("reason", 5, STRING, "CamelCase reason for the last transition."),
+    f("message", 6, STRING, "Human-readable details of the last transition."),
 )
 
 struct(
     CORE + "PodIP",
     "One IP address assigned to a pod.",
-    f("ip", 1, STRING, "", required=True),
+    f("ip", 1, STRING, "One IP address of the pod.", required=True),
 )
 
 struct(
     CORE + "HostIP",
     "One IP address of the pod's node.",
-    f("ip", 1, STRING, "", required=True),
+    f("ip", 1, STRING, "One IP address of the pod's node.", required=True),
 )
 
 struct(
@@ -1365,24 +1855,24 @@ struct(
     f("imageID", 7, STRING, "Resolved image ID.", required=True),
     f("containerID", 8, STRING, "Runtime container ID, as <type>://<id>."),
     f("started", 9, BOOL, "Whether the startup probe has passed.", pointer=True),
-    f("allocatedResources", 10, map_of(QUANTITY), ""),
-    f("resources", 11, CORE + "ResourceRequirements", ""),
+    f("allocatedResources", 10, map_of(QUANTITY), "Resources the node has allocated to the container."),
+    f("resources", 11, CORE + "ResourceRequirements", "Requests and limits actually applied to the running container."),
     f(
         "volumeMounts",
         12,
         list_of(CORE + "VolumeMountStatus"),
-        "",
+        "Volumes mounted in the container and how.",
         strategy="merge",
         merge_key="mountPath",
         list_type="map",
         map_keys=("mountPath",),
     ),
-    f("user", 13, CORE + "ContainerUser", ""),
+    f("user", 13, CORE + "ContainerUser", "Identity of the container's first process, as the runtime reports it."),
     f(
         "allocatedResourcesStatus",
         14,
         list_of(CORE + "ResourceStatus"),
-        "",
+        "Health of the resources allocated to the container.",
         strategy="merge",
         merge_key="name",
         list_type="map",
@@ -1393,78 +1883,91 @@ struct(
 struct(
     CORE + "ContainerState",
     "State of a container; exactly one member is set.",
-    f("waiting", 1, CORE + "ContainerStateWaiting", ""),
-    f("running", 2, CORE + "ContainerStateRunning", ""),
-    f("terminated", 3, CORE + "ContainerStateTerminated", ""),
+    f("waiting", 1, CORE + "ContainerStateWaiting", "Details of a container not yet running."),
+    f("running", 2, CORE + "ContainerStateRunning", "Details of a running container."),
+    f("terminated", 3, CORE + "ContainerStateTerminated", "Details of a container that has exited."),
 )
 
 struct(
     CORE + "ContainerStateWaiting",
     "The container is not running yet.",
-    f("reason", 1, STRING, ""),
-    f("message", 2, STRING, ""),
+    f("reason", 1, STRING, "Why the container is not running yet, e.g. ContainerCreating or ImagePullBackOff."),
+    f("message", 2, STRING, "Details of why the container is waiting."),
 )
 
 struct(
     CORE + "ContainerStateRunning",
     "The container is running.",
-    f("startedAt", 1, TIME, ""),
+    f("startedAt", 1, TIME, "When the container last started."),
 )
 
 struct(
     CORE + "ContainerStateTerminated",
     "The container has exited.",
-    f("exitCode", 1, INT32, "", required=True),
-    f("signal", 2, INT32, ""),
-    f("reason", 3, STRING, ""),
-    f("message", 4, STRING, ""),
-    f("startedAt", 5, TIME, ""),
-    f("finishedAt", 6, TIME, ""),
-    f("containerID", 7, STRING, ""),
+    f("exitCode", 1, INT32, "Exit status of the container's process.", required=True),
+    f("signal", 2, INT32, "Signal that ended the container, if any."),
+    f("reason", 3, STRING, "Brief reason for the termination, e.g. Completed or OOMKilled."),
+    f("message", 4, STRING, "Details of the termination."),
+    f("startedAt", 5, TIME, "When the container started."),
+    f("finishedAt", 6, TIME, "When the container exited."),
+    f("containerID", 7, STRING, "Runtime ID of the container, as <type>://<id>."),
 )
 
 struct(
     CORE + "VolumeMountStatus",
     "Observed state of a volume mount.",
-    f("name", 1, STRING, "", required=True),
-    f("mountPath", 2, STRING, "", required=True),
-    f("readOnly", 3, BOOL, ""),
-    f("recursiveReadOnly", 4, STRING, "", pointer=True),
+    f("name", 1, STRING, "Name of the mounted volume.", required=True),
+    f("mountPath", 2, STRING, "Path inside the container where the volume is mounted.", required=True),
+    f("readOnly", 3, BOOL, "Whether the mount is read-only."),
+    f("recursiveReadOnly", 4, STRING, "Whether read-only holds recursively: Disabled or Enabled.", pointer=True),
 )
 
 struct(
     CORE + "ContainerUser",
     "Identity the container's first process runs as.",
-    f("linux", 1, CORE + "LinuxContainerUser", ""),
+    f("linux", 1, CORE + "LinuxContainerUser", "Identity on Linux."),
 )
 
 struct(
     CORE + "LinuxContainerUser",
     "Linux user and groups of the container's first process.",
-    f("uid", 1, INT64, "", required=True),
-    f("gid", 2, INT64, "", required=True),
-    f("supplementalGroups", 3, list_of(INT64), "", list_type="atomic"),
+    f("uid", 1, INT64, "UID of the first process.", required=True),
+    f("gid", 2, INT64, "Primary GID of the first process.", required=True),
+    f("supplementalGroups", 3, list_of(INT64), "Supplementary GIDs of the first process.", list_type="atomic"),
 )
 
 struct(
     CORE + "ResourceStatus",
     "Health of the devices allocated for one resource.",
-    f("name", 1, STRING, "", required=True),
-    f("resources", 2, list_of(CORE + "ResourceHealth"), "", list_type="map", map_keys=("resourceID",)),
+    f("name", 1, STRING, "Resource name as in the container's resources, e.g. claim:<claim>/<request>.", required=True),
+    f(
+        "resources",
+        2,
+        list_of(CORE + "ResourceHealth"),
+        "Health of each device allocated for this resource.",
+        list_type="map",
+        map_keys=("resourceID",),
+    ),
 )
 
 struct(
     CORE + "ResourceHealth",
     "Health of one allocated device.",
-    f("resourceID", 1, STRING, "", required=True),
-    f("health", 2, STRING, ""),
+    f("resourceID", 1, STRING, "Unique ID of the allocated device.", required=True),
+    f("health", 2, STRING, "Health of the device: Healthy, Unhealthy or Unknown."),
 )
 
 struct(
     CORE + "PodResourceClaimStatus",
     "Name of the ResourceClaim generated for a pod claim.",
-    f("name", 1, STRING, "", required=True),
-    f("resourceClaimName", 2, STRING, "", pointer=True),
+    f("name", 1, STRING, "Name of the entry in spec.resourceClaims.", required=True),
+    f(
+        "resourceClaimName",
+        2,
+        STRING,
+        "Name of the ResourceClaim generated for it; absent when none was needed.",
+        pointer=True,
+    ),
 )
 
 
