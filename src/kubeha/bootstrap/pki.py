@@ -202,11 +202,25 @@ def cert_info(cert_pem: bytes) -> dict[str, object]:
     }
 
 
+def write_service_account_keys(directory: str | os.PathLike[str]) -> tuple[Path, Path]:
+    """``sa.key`` (signs service-account tokens) and ``sa.pub`` (verifies them), as kubeadm's."""
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    key = _new_key()
+    pub = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    key_path, pub_path = d / "sa.key", d / "sa.pub"
+    key_path.write_bytes(_key_pem(key))
+    os.chmod(key_path, 0o600)
+    pub_path.write_bytes(pub)
+    return key_path, pub_path
+
+
 def quickstart(directory: str | os.PathLike[str], hosts: list[str], server: str, days: int = 365) -> Path:
     """A single-cluster PKI for development and tests; returns the admin kubeconfig path.
 
     Writes ``ca``, ``apiserver`` (``hosts`` plus the in-cluster names), ``admin`` (CN
-    kubernetes-admin, O system:masters) pairs and ``admin.kubeconfig`` pointing at ``server``.
+    kubernetes-admin, O system:masters) pairs, the service-account key pair ``sa.key``/``sa.pub``
+    and ``admin.kubeconfig`` pointing at ``server``.
     """
     d = Path(directory)
     ca_cert, ca_key = generate_ca("kubeha-ca")
@@ -215,6 +229,7 @@ def quickstart(directory: str | os.PathLike[str], hosts: list[str], server: str,
     write_pair(d, "apiserver", *srv)
     admin = issue_cert(ca_cert, ca_key, "kubernetes-admin", orgs=["system:masters"], client=True, days=days)
     write_pair(d, "admin", *admin)
+    write_service_account_keys(d)
     kubeconfig = d / "admin.kubeconfig"
     write_kubeconfig(kubeconfig, server, ca_cert, *admin)
     return kubeconfig

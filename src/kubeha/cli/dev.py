@@ -30,6 +30,8 @@ def apiserver_args(
         f"--tls-cert-file={pki_dir / 'apiserver.crt'}",
         f"--tls-private-key-file={pki_dir / 'apiserver.key'}",
         f"--client-ca-file={pki_dir / 'ca.crt'}",
+        f"--service-account-signing-key-file={pki_dir / 'sa.key'}",
+        f"--service-account-key-file={pki_dir / 'sa.pub'}",
         *(extra or []),
     ]
 
