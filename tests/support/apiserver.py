@@ -69,6 +69,10 @@ def start_apiserver(
     port = free_port()
     log_path = workdir / f"{name}.log"
     cmd = [sys.executable, "-m", "kubeha", "apiserver", *apiserver_args(etcd_endpoint, port, pki.dir), *extra_args]
+    if not any("admission-plugins" in a and "ServiceAccount" in a for a in extra_args):
+        # No controller-manager runs beside these servers, so nothing creates each namespace's
+        # "default" ServiceAccount and upstream's ServiceAccount admission would refuse every pod.
+        cmd.append("--disable-admission-plugins=ServiceAccount")
     # Extra flags for every test api-server, e.g. to debug one run (later flags win).
     cmd += shlex.split(os.environ.get("KUBEHA_TEST_APISERVER_ARGS", ""))
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}

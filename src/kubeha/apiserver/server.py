@@ -133,7 +133,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         admission_plugins=tuple(
             admission.plugin_names(
                 args.enable_admission_plugins.split(","),
-                [*args.disable_admission_plugins.split(","), *_held_back(args.enable_admission_plugins)],
+                args.disable_admission_plugins.split(","),
             )
         ),
         audit_log_path=args.audit_log_path,
@@ -143,18 +143,6 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         audit_log_maxage=args.audit_log_maxage,
         min_request_timeout=args.min_request_timeout,
     )
-
-
-# Upstream enables ServiceAccount by default; it refuses pods until the service-account controller has
-# made the namespace's "default" account, and the api-server-only test harness runs no controllers.
-# Held back until the harness passes --disable-admission-plugins=ServiceAccount itself; naming it in
-# --enable-admission-plugins turns it on.
-HELD_BACK_DEFAULTS = ("ServiceAccount",)
-
-
-def _held_back(enable: str) -> list[str]:
-    named = {n.strip() for n in enable.split(",")}
-    return [n for n in HELD_BACK_DEFAULTS if n not in named]
 
 
 def ssl_context(cert: str, key: str, client_ca: str | None) -> ssl.SSLContext:

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from types import FrameType
 
+from kubeha.bootstrap.kubeconfig import write_kubeconfig
 from kubeha.bootstrap.pki import quickstart
 from kubeha.cli.procs import client_ssl_context, stop_process, wait_http_ok
 
@@ -112,6 +113,36 @@ class DevCluster:
             ]
             proc = self._spawn(f"apiserver-{i}", cmd)
             wait_http_ok(f"https://127.0.0.1:{port}/readyz", ctx, timeout=60, proc=proc)
+        # One controller-manager and one scheduler beside each api-server, leader-elected (the
+        # project's fast-failover defaults), as on stacked control-plane nodes. They use the admin identity until `kubeha init` gives
+        # each component its own certificate (upstream: --use-service-account-credentials).
+        for i in range(self.apiservers):
+            kubeconfig = self.dir / f"admin-{i}.kubeconfig"
+            write_kubeconfig(
+                kubeconfig,
+                f"https://127.0.0.1:{self.first_port + i}",
+                (pki_dir / "ca.crt").read_bytes(),
+                (pki_dir / "admin.crt").read_bytes(),
+                (pki_dir / "admin.key").read_bytes(),
+            )
+            self._spawn(
+                f"controller-manager-{i}",
+                [
+                    sys.executable,
+                    "-m",
+                    "kubeha",
+                    "controller-manager",
+                    f"--kubeconfig={kubeconfig}",
+                    "--allocate-node-cidrs=true",
+                    f"--root-ca-file={pki_dir / 'ca.crt'}",
+                    f"--cluster-signing-cert-file={pki_dir / 'ca.crt'}",
+                    f"--cluster-signing-key-file={pki_dir / 'ca.key'}",
+                ],
+            )
+            self._spawn(
+                f"scheduler-{i}",
+                [sys.executable, "-m", "kubeha", "scheduler", f"--kubeconfig={kubeconfig}"],
+            )
 
     def stop(self) -> None:
         # Reverse order: api-servers before the etcd they depend on.

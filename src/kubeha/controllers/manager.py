@@ -77,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--node-monitor-grace-period", type=parse_duration, default=d.node_monitor_grace_period)
     p.add_argument("--node-startup-grace-period", type=parse_duration, default=d.node_startup_grace_period)
     p.add_argument("--terminated-pod-gc-threshold", type=int, default=d.terminated_pod_gc_threshold)
+    p.add_argument("--root-ca-file", default=d.root_ca_file, help="CA published to every namespace as kube-root-ca.crt")
     for name in ("deployment", "replicaset", "gc", "endpoint", "namespace"):
         flag = f"--concurrent-{name}-syncs"
         p.add_argument(flag, type=int, default=getattr(d, f"concurrent_{name}_syncs"))
@@ -108,6 +109,7 @@ def options_from_args(args: argparse.Namespace) -> ControllerOptions:
         cluster_signing_key_file=args.cluster_signing_key_file,
         cluster_signing_duration=args.cluster_signing_duration,
         terminated_pod_gc_threshold=args.terminated_pod_gc_threshold,
+        root_ca_file=args.root_ca_file,
     )
 
 
