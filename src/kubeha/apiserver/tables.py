@@ -689,6 +689,274 @@ EVENT_COLUMNS = [
 ]
 
 
+# -- batch ----------------------------------------------------------------------------------------------
+
+
+def _condition_is_true(conditions: list[Obj], typ: str) -> bool:
+    """Upstream's hasJobCondition: the first condition of that type decides."""
+    for c in conditions:
+        if c.get("type") == typ:
+            return c.get("status") == "True"
+    return False
+
+
+def _job_status(job: Obj) -> str:
+    conditions = (job.get("status") or {}).get("conditions") or []
+    if _condition_is_true(conditions, "Complete"):
+        return "Complete"
+    if _condition_is_true(conditions, "Failed"):
+        return "Failed"
+    if (job.get("metadata") or {}).get("deletionTimestamp"):
+        return "Terminating"
+    if _condition_is_true(conditions, "Suspended"):
+        return "Suspended"
+    if _condition_is_true(conditions, "FailureTarget"):
+        return "FailureTarget"
+    return "Running"
+
+
+def _job_completions(job: Obj) -> str:
+    spec = job.get("spec") or {}
+    succeeded = int((job.get("status") or {}).get("succeeded") or 0)
+    if spec.get("completions") is not None:
+        return f"{succeeded}/{spec['completions']}"
+    # no completion count: the job is done when any pod succeeds; show its parallelism when > 1
+    parallelism = int(spec.get("parallelism") or 0)
+    if parallelism > 1:
+        return f"{succeeded}/1 of {parallelism}"
+    return f"{succeeded}/1"
+
+
+def _job_duration(job: Obj, at: datetime) -> str:
+    status = job.get("status") or {}
+    start = parse_time(status.get("startTime"))
+    if start is None:
+        return ""
+    end = parse_time(status.get("completionTime")) or at
+    return human_duration((end - start).total_seconds())
+
+
+def _print_job(job: Obj, at: datetime) -> list[Cell]:
+    spec = job.get("spec") or {}
+    names, images = _containers(spec.get("template"))
+    return [
+        _name(job),
+        _job_status(job),
+        _job_completions(job),
+        _job_duration(job, at),
+        _age(job, at),
+        names,
+        images,
+        format_label_selector(spec.get("selector")),
+    ]
+
+
+JOB_COLUMNS = [
+    NAME,
+    col("Status", description="Status of the job."),
+    col("Completions", description="Succeeded pods out of the completions wanted."),
+    col("Duration", description="Time the job ran, or has been running so far."),
+    AGE,
+    CONTAINERS,
+    IMAGES,
+    col("Selector", description="Label query over the pods of the job.", priority=1),
+]
+
+
+def _bool_ptr(value: Any) -> str:
+    """Upstream's printBoolPtr: True / False, ``<unset>`` when absent."""
+    if value is None:
+        return "<unset>"
+    return "True" if value else "False"
+
+
+def _print_cronjob(cj: Obj, at: datetime) -> list[Cell]:
+    spec, status = cj.get("spec") or {}, cj.get("status") or {}
+    job_spec = (spec.get("jobTemplate") or {}).get("spec") or {}
+    names, images = _containers(job_spec.get("template"))
+    last = status.get("lastScheduleTime")
+    return [
+        _name(cj),
+        spec.get("schedule", ""),
+        spec.get("timeZone") if spec.get("timeZone") is not None else "<none>",
+        _bool_ptr(spec.get("suspend")),
+        len(status.get("active") or []),
+        since(last, at) if last else "<none>",
+        _age(cj, at),
+        names,
+        images,
+        format_label_selector(job_spec.get("selector")),
+    ]
+
+
+CRONJOB_COLUMNS = [
+    NAME,
+    col("Schedule", description="Cron schedule the jobs are created on."),
+    col("Timezone", description="Time zone the schedule is read in."),
+    col("Suspend", "boolean", "Whether new runs are held back."),
+    col("Active", "integer", "Number of jobs currently running."),
+    col("Last Schedule", description="Time since a job was last scheduled."),
+    AGE,
+    CONTAINERS,
+    IMAGES,
+    col("Selector", description="Label query over the pods of the created jobs.", priority=1),
+]
+
+# -- objects upstream prints with the generic table convertor (name and creation time) -------------------
+
+CREATED_AT = col("Created At", "date", "Time the object was created (UTC).")
+
+
+def _created_at(obj: Obj) -> str:
+    """RFC 3339 creation time in UTC, as upstream's default table convertor prints it."""
+    t = parse_time((obj.get("metadata") or {}).get("creationTimestamp"))
+    if t is None:
+        return "0001-01-01T00:00:00Z"  # Go's zero time, what an unset timestamp formats as
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _print_created_at(obj: Obj, at: datetime) -> list[Cell]:
+    return [_name(obj), _created_at(obj)]
+
+
+CREATED_AT_COLUMNS = [NAME, CREATED_AT]
+
+# -- rbac -----------------------------------------------------------------------------------------------
+
+
+def subjects_strings(subjects: list[Obj] | None) -> tuple[list[str], list[str], list[str]]:
+    """Users, groups and service accounts (``namespace/name``) named by binding subjects."""
+    users: list[str] = []
+    groups: list[str] = []
+    sas: list[str] = []
+    for s in subjects or []:
+        kind, name = s.get("kind"), str(s.get("name", ""))
+        if kind == "ServiceAccount":
+            sas.append(f"{s.get('namespace', '')}/{name}")
+        elif kind == "User":
+            users.append(name)
+        elif kind == "Group":
+            groups.append(name)
+    return users, groups, sas
+
+
+def _print_binding(b: Obj, at: datetime) -> list[Cell]:
+    ref = b.get("roleRef") or {}
+    users, groups, sas = subjects_strings(b.get("subjects"))
+    return [
+        _name(b),
+        f"{ref.get('kind', '')}/{ref.get('name', '')}",
+        _age(b, at),
+        ", ".join(users),
+        ", ".join(groups),
+        ", ".join(sas),
+    ]
+
+
+def _binding_columns(what: str) -> list[dict[str, Any]]:
+    return [
+        NAME,
+        col("Role", description="Kind and name of the role the binding grants."),
+        AGE,
+        col("Users", description=f"Users in the {what}.", priority=1),
+        col("Groups", description=f"Groups in the {what}.", priority=1),
+        col("ServiceAccounts", description=f"Service accounts in the {what}.", priority=1),
+    ]
+
+
+# -- certificates, scheduling, node, quota --------------------------------------------------------------
+
+
+def csr_condition(csr: Obj) -> str:
+    """Upstream's CSR status summary: Denied, Approved or Pending, then ,Failed and ,Issued."""
+    types = {c.get("type") for c in (csr.get("status") or {}).get("conditions") or []}
+    if "Denied" in types:
+        out = "Denied"
+    elif "Approved" in types:
+        out = "Approved"
+    else:
+        out = "Pending"
+    if "Failed" in types:
+        out += ",Failed"
+    if (csr.get("status") or {}).get("certificate"):
+        out += ",Issued"
+    return out
+
+
+def _print_csr(csr: Obj, at: datetime) -> list[Cell]:
+    spec = csr.get("spec") or {}
+    seconds = spec.get("expirationSeconds")
+    return [
+        _name(csr),
+        _age(csr, at),
+        spec.get("signerName") or "<none>",
+        spec.get("username", ""),
+        human_duration(int(seconds)) if seconds is not None else "<none>",
+        csr_condition(csr),
+    ]
+
+
+CSR_COLUMNS = [
+    NAME,
+    AGE,
+    col("SignerName", description="Signer asked to sign the request."),
+    col("Requestor", description="User that created the request."),
+    col("RequestedDuration", description="Validity period requested for the certificate."),
+    col("Condition", description="Approval state of the request, and whether it is issued."),
+]
+
+
+def _print_priorityclass(pc: Obj, at: datetime) -> list[Cell]:
+    return [
+        _name(pc),
+        int(pc.get("value") or 0),
+        bool(pc.get("globalDefault")),
+        _age(pc, at),
+        pc.get("preemptionPolicy") or "",
+    ]
+
+
+PRIORITYCLASS_COLUMNS = [
+    NAME,
+    col("Value", "integer", "Priority given to pods of this class."),
+    col("Global-Default", "boolean", "Whether pods without a class get this one."),
+    AGE,
+    col("PreemptionPolicy", description="Whether pods of this class may preempt lower-priority pods."),
+]
+
+
+def _print_runtimeclass(rc: Obj, at: datetime) -> list[Cell]:
+    return [_name(rc), rc.get("handler", ""), _age(rc, at)]
+
+
+RUNTIMECLASS_COLUMNS = [NAME, col("Handler", description="Runtime handler that runs the pods."), AGE]
+
+
+def _quota_cells(rq: Obj) -> tuple[str, str]:
+    """REQUEST and LIMIT cells: ``name: used/hard`` per resource, sorted; limits.* go to LIMIT."""
+    status = rq.get("status") or {}
+    hard, used = status.get("hard") or {}, status.get("used") or {}
+    requests: list[str] = []
+    limits: list[str] = []
+    for name in sorted(hard):
+        target = limits if name.startswith("limits.") else requests
+        target.append(f"{name}: {used.get(name, '0')}/{hard[name]}")
+    return ", ".join(requests), ", ".join(limits)
+
+
+def _print_resourcequota(rq: Obj, at: datetime) -> list[Cell]:
+    requests, limits = _quota_cells(rq)
+    return [_name(rq), requests, limits, _age(rq, at)]
+
+
+RESOURCEQUOTA_COLUMNS = [
+    NAME,
+    col("Request", description="Usage against the hard limit of each non-limit resource."),
+    col("Limit", description="Usage against the hard limit of each limits.* resource."),
+    AGE,
+]
+
+
 def _print_default(obj: Obj, at: datetime) -> list[Cell]:
     return [_name(obj), _age(obj, at)]
 
@@ -722,6 +990,17 @@ PRINTERS: dict[tuple[str, str], tuple[list[dict[str, Any]], Printer]] = {
         _print_lease,
     ),
     ("discovery.k8s.io", "endpointslices"): (ENDPOINTSLICE_COLUMNS, _print_endpointslice),
+    ("batch", "jobs"): (JOB_COLUMNS, _print_job),
+    ("batch", "cronjobs"): (CRONJOB_COLUMNS, _print_cronjob),
+    ("rbac.authorization.k8s.io", "roles"): (CREATED_AT_COLUMNS, _print_created_at),
+    ("rbac.authorization.k8s.io", "clusterroles"): (CREATED_AT_COLUMNS, _print_created_at),
+    ("rbac.authorization.k8s.io", "rolebindings"): (_binding_columns("role binding"), _print_binding),
+    ("rbac.authorization.k8s.io", "clusterrolebindings"): (_binding_columns("cluster role binding"), _print_binding),
+    ("certificates.k8s.io", "certificatesigningrequests"): (CSR_COLUMNS, _print_csr),
+    ("scheduling.k8s.io", "priorityclasses"): (PRIORITYCLASS_COLUMNS, _print_priorityclass),
+    ("node.k8s.io", "runtimeclasses"): (RUNTIMECLASS_COLUMNS, _print_runtimeclass),
+    ("", "limitranges"): (CREATED_AT_COLUMNS, _print_created_at),
+    ("", "resourcequotas"): (RESOURCEQUOTA_COLUMNS, _print_resourcequota),
 }
 DEFAULT_COLUMNS = [NAME, AGE]
 

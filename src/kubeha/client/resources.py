@@ -68,7 +68,7 @@ LEASES = ResourceRef("coordination.k8s.io", "v1", "leases", "Lease", True)
 ENDPOINTSLICES = ResourceRef("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice", True)
 PODDISRUPTIONBUDGETS = ResourceRef("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", True)
 EVENTS_V1 = ResourceRef("events.k8s.io", "v1", "events", "Event", True)
-# batch/v1: references only until the api-server serves them
+# batch/v1 (served by the api-server; the job and cronjob controllers use these)
 JOBS = ResourceRef("batch", "v1", "jobs", "Job", True)
 CRONJOBS = ResourceRef("batch", "v1", "cronjobs", "CronJob", True)
 CERTIFICATESIGNINGREQUESTS = ResourceRef(
