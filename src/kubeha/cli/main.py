@@ -15,6 +15,7 @@ COMPONENTS: dict[str, str] = {
     "scheduler": "kubeha.scheduler.app",
     "controller-manager": "kubeha.controllers.manager",
     "fake-nodes": "kubeha.fakenode.fakenode",
+    "kubelet": "kubeha.kubelet.app",
 }
 
 

@@ -134,5 +134,5 @@ async def container_env(pod: Obj, container: Obj, lookup: Lookup, allocatable: M
                 if key in data:
                     env[name] = data[key]
                 elif not optional:
-                    raise EnvError(f'couldn\'t find key {key} in {kind[:-1]} {ns}/{ref.get("name")}')
+                    raise EnvError(f"couldn't find key {key} in {kind[:-1]} {ns}/{ref.get('name')}")
     return env

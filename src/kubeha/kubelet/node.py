@@ -160,7 +160,9 @@ def conditions(old: list[Any], now: datetime, ready: bool = True) -> list[Obj]:
 
 def conditions_changed(node: Obj, now: datetime) -> bool:
     """Whether the node's conditions differ (in status or reason) from what we would report."""
-    have = {c.get("type"): (c.get("status"), c.get("reason")) for c in (node.get("status") or {}).get("conditions") or ()}
+    have = {
+        c.get("type"): (c.get("status"), c.get("reason")) for c in (node.get("status") or {}).get("conditions") or ()
+    }
     want = {c["type"]: (c["status"], c["reason"]) for c in conditions([], now)}
     return have != want
 
@@ -269,7 +271,11 @@ class NodeManager:
 
     async def renew_lease(self) -> None:
         now = datetime.now(UTC)
-        spec = {"holderIdentity": self.cfg.name, "leaseDurationSeconds": self.lease_duration, "renewTime": fmt_micro(now)}
+        spec = {
+            "holderIdentity": self.cfg.name,
+            "leaseDurationSeconds": self.lease_duration,
+            "renewTime": fmt_micro(now),
+        }
         try:
             await self.client.patch(LEASES, self.cfg.name, {"spec": spec}, NODE_LEASE_NAMESPACE)
         except StatusError as e:

@@ -160,7 +160,7 @@ def merge_conditions(old: list[Any], fresh: list[Obj], now: datetime) -> list[Ob
         c["lastTransitionTime"] = p.get("lastTransitionTime") if p and p.get("status") == c["status"] else ts
         out.append(c)
     order = {t: i for i, t in enumerate(("PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady"))}
-    out.sort(key=lambda c: (order.get(str(c.get("type")), -1 if c.get("type") == "PodScheduled" else 9)))
+    out.sort(key=lambda c: order.get(str(c.get("type")), -1 if c.get("type") == "PodScheduled" else 9))
     return out
 
 

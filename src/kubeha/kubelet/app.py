@@ -1,0 +1,136 @@
+"""``kubeha kubelet``: flags as upstream's kubelet, then run the node agent until SIGTERM.
+
+SIGTERM stops the kubelet only: the containers it runs keep running and are re-adopted by the
+next kubelet on this node (as with upstream's kubelet and its container runtime).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+
+from kubeha.client.kubeconfig import load_kubeconfig
+from kubeha.client.rest import ApiClient
+from kubeha.kubelet.kubelet import Kubelet, KubeletConfig
+from kubeha.kubelet.node import NodeConfig, NodeManager, detect_node_ip
+from kubeha.kubelet.runtime.host import HostRuntime
+from kubeha.machinery.leaderelection import parse_duration
+
+log = logging.getLogger("kubeha.kubelet")
+TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
+
+
+def parse_labels(text: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in filter(None, (s.strip() for s in text.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"invalid label {item!r}: want key=value")
+        out[key] = value
+    return out
+
+
+def parse_taints(text: str) -> list[dict[str, str]]:
+    """``key[=value]:Effect,...`` (``--register-with-taints``)."""
+    out: list[dict[str, str]] = []
+    for item in filter(None, (s.strip() for s in text.split(","))):
+        kv, sep, effect = item.rpartition(":")
+        key, _, value = kv.partition("=")
+        if not sep or not key or effect not in TAINT_EFFECTS:
+            raise ValueError(f"invalid taint {item!r}: want key[=value]:{'|'.join(TAINT_EFFECTS)}")
+        out.append({"key": key, "effect": effect, **({"value": value} if value else {})})
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="kubeha kubelet", description="Run the pods bound to this node.")
+    p.add_argument("--kubeconfig", default=None, help="kubeconfig for the api-server (default: $KUBECONFIG)")
+    p.add_argument("--hostname-override", default="", help="node name (default: the host name)")
+    p.add_argument("--node-ip", default="", help="the node's InternalIP (default: detected)")
+    p.add_argument("--node-labels", default="", help="labels to add at registration, k=v,...")
+    p.add_argument("--register-with-taints", default="", help="taints at registration, k=v:Effect,...")
+    p.add_argument("--pod-manifest-path", default="", help="directory of static pod manifests")
+    p.add_argument("--root-dir", default="/var/lib/kubeha/kubelet", help="kubelet state directory")
+    p.add_argument("--cluster-dns", default="", help="comma-separated DNS server IPs for pods")
+    p.add_argument("--cluster-domain", default="cluster.local", help="the cluster's DNS domain")
+    p.add_argument("--max-pods", type=int, default=110, help="pods this node can run")
+    p.add_argument(
+        "--container-runtime-endpoint", default="", help="the Docker socket (reserved: the docker runtime comes next)"
+    )
+    p.add_argument("--node-status-update-frequency", type=parse_duration, default=10.0, help="node status check period")
+    p.add_argument("--node-lease-duration-seconds", type=int, default=40, help="lease duration (renewed every 1/4)")
+    p.add_argument("--sync-frequency", type=parse_duration, default=60.0, help="max period between pod syncs")
+    p.add_argument("--port", type=int, default=10250, help="kubelet port (advertised; serving comes with streaming)")
+    p.add_argument("-v", "--v", type=int, default=0, help="log verbosity (0 info, 2+ debug)")
+    return p
+
+
+async def serve(args: argparse.Namespace) -> int:
+    name = (args.hostname_override or socket.gethostname()).lower()
+    node_ip = args.node_ip or detect_node_ip()
+    runtime = HostRuntime(args.root_dir, node_ip)
+    client = ApiClient(load_kubeconfig(args.kubeconfig), user_agent=f"kubelet/{name}")
+    node_cfg = NodeConfig(
+        name=name,
+        node_ip=node_ip,
+        runtime_version=runtime.version,
+        max_pods=args.max_pods,
+        labels=parse_labels(args.node_labels),
+        taints=parse_taints(args.register_with_taints),
+        root_dir=args.root_dir,
+        port=args.port,
+    )
+    node = NodeManager(
+        client,
+        node_cfg,
+        lease_duration=args.node_lease_duration_seconds,
+        status_frequency=args.node_status_update_frequency,
+    )
+    cfg = KubeletConfig(
+        node_name=name,
+        node_ip=node_ip,
+        root_dir=args.root_dir,
+        pod_manifest_path=args.pod_manifest_path,
+        sync_frequency=args.sync_frequency,
+        cluster_dns=[s for s in args.cluster_dns.split(",") if s],
+        cluster_domain=args.cluster_domain,
+    )
+    kubelet = Kubelet(client, cfg, runtime, node)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    runner = asyncio.create_task(kubelet.run(), name="kubelet")
+    stopper = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        if runner.done():
+            runner.result()
+            return 1
+        log.info("stopping (containers keep running)")
+        runner.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await runner
+        return 0
+    finally:
+        stopper.cancel()
+        await client.close()
+
+
+def main(argv: list[str]) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.v >= 2 else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        parse_labels(args.node_labels)
+        parse_taints(args.register_with_taints)
+    except ValueError as e:
+        parser.error(str(e))
+    return asyncio.run(serve(args))

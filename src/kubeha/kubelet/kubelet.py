@@ -1,0 +1,507 @@
+"""The kubelet's core: pod sources (API informer, static manifests), one worker per pod running
+SyncPod against the runtime, mirror pods, and the wiring of PLEG, probes and status.
+
+Pods whose ``runtimeClassName`` is not served by a runtime of this kubelet are left alone (logged
+once): the Docker runtime will serve them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+
+from kubeha.api.errors import StatusError
+from kubeha.client.resources import CONFIGMAPS, PODS, SECRETS
+from kubeha.client.rest import ApiClient
+from kubeha.kubelet import env as envmod
+from kubeha.kubelet import static_pods
+from kubeha.kubelet.backoff import RestartBackoff
+from kubeha.kubelet.node import NodeManager
+from kubeha.kubelet.pleg import Pleg
+from kubeha.kubelet.pod_workers import DONE, PodWorkers
+from kubeha.kubelet.probes import LIVENESS, READINESS, ProbeManager, resolve_port
+from kubeha.kubelet.runtime import CREATED, EXITED, RUNNING, ContainerState, Runtime, RuntimePod
+from kubeha.kubelet.status_manager import ContainerView, StatusManager, compute_status
+from kubeha.machinery.events import EventRecorder
+from kubeha.machinery.informer import SharedInformer, SharedInformerFactory
+from kubeha.machinery.tasks import TaskSet
+
+log = logging.getLogger("kubeha.kubelet")
+
+Obj = dict[str, Any]
+DEFAULT_GRACE = 30
+
+
+@dataclass
+class KubeletConfig:
+    node_name: str
+    node_ip: str
+    root_dir: str
+    pod_manifest_path: str = ""
+    sync_frequency: float = 60.0
+    cluster_dns: list[str] = field(default_factory=list)
+    cluster_domain: str = "cluster.local"
+    static_scan_period: float = 5.0
+
+
+def _meta(pod: Obj) -> Obj:
+    return pod.get("metadata") or {}
+
+
+def _uid(pod: Obj) -> str:
+    return str(_meta(pod).get("uid") or "")
+
+
+def pod_desc(pod: Obj) -> str:
+    m = _meta(pod)
+    return f"{m.get('namespace')}/{m.get('name')}"
+
+
+def grace_seconds(pod: Obj) -> int:
+    meta, spec = _meta(pod), pod.get("spec") or {}
+    for v in (meta.get("deletionGracePeriodSeconds"), spec.get("terminationGracePeriodSeconds")):
+        if isinstance(v, int) and v >= 0:
+            return v
+    return DEFAULT_GRACE
+
+
+def should_restart(policy: str, exit_code: int | None) -> bool:
+    return policy == "Always" or (policy == "OnFailure" and exit_code != 0)
+
+
+class Kubelet:
+    def __init__(
+        self, client: ApiClient, cfg: KubeletConfig, runtime: Runtime, node: NodeManager, *, pleg_period: float = 1.0
+    ) -> None:
+        self.client = client
+        self.cfg = cfg
+        self.runtime = runtime
+        self.node = node
+        self.workers = PodWorkers(self._sync)
+        self.pleg = Pleg(runtime, self.workers.wake, pleg_period)
+        self.probes = ProbeManager(runtime, self._probe_target, self._wake)
+        self.status = StatusManager(client)
+        self.backoff = RestartBackoff()
+        self.recorder = EventRecorder(client, "kubelet", cfg.node_name)
+        self.static = static_pods.StaticPodSource(cfg.pod_manifest_path, cfg.node_name, cfg.static_scan_period)
+        self._factory = SharedInformerFactory(client)
+        self.pods: SharedInformer = self._factory.informer_for(
+            PODS, namespace=None, field_selector=f"spec.nodeName={cfg.node_name}"
+        )
+        self.pods.add_event_handler(
+            on_add=self._on_pod, on_update=lambda _o, n: self._on_pod(n), on_delete=self._on_gone
+        )
+        self._api_pods: dict[str, Obj] = {}  # uid -> pod, for pods this kubelet runs
+        self._waiting: dict[tuple[str, str], tuple[str, str]] = {}  # (uid, container) -> (reason, message)
+        self._ignored: set[str] = set()
+        self._tasks = TaskSet("kubelet", log)
+        self._mirror_wake = asyncio.Event()
+
+    # -- sources -------------------------------------------------------------------------------
+
+    def _ours(self, pod: Obj) -> bool:
+        rc = (pod.get("spec") or {}).get("runtimeClassName") or ""
+        if rc == self.runtime.name:
+            return True
+        uid = _uid(pod)
+        if uid not in self._ignored:
+            self._ignored.add(uid)
+            log.info(
+                "pod %s (runtimeClassName %r) is not for the %s runtime: left alone",
+                pod_desc(pod),
+                rc,
+                self.runtime.name,
+            )
+        return False
+
+    def _on_pod(self, pod: Obj) -> None:
+        if static_pods.is_mirror(pod):
+            self._mirror_wake.set()
+            return
+        if not self._ours(pod):
+            return
+        uid = _uid(pod)
+        self._api_pods[uid] = pod
+        self.workers.update(uid, pod)
+
+    def _on_gone(self, pod: Obj) -> None:
+        if static_pods.is_mirror(pod):
+            self._mirror_wake.set()
+            return
+        uid = _uid(pod)
+        self._ignored.discard(uid)
+        if self._api_pods.pop(uid, None) is not None or uid in self.pleg.pods:
+            self.workers.update(uid, None)
+
+    def _on_static_change(self) -> None:
+        for uid, pod in self.static.pods.items():
+            if self.workers.pod(uid) is not pod:
+                self.workers.update(uid, pod)
+        for uid in list(self.workers.uids()):
+            current = self.workers.pod(uid)
+            if current is not None and static_pods.CONFIG_SOURCE in (_meta(current).get("annotations") or {}):
+                if uid not in self.static.pods and uid not in self._api_pods:
+                    self.workers.update(uid, None)
+        self._mirror_wake.set()
+
+    def _wake(self, uid: str) -> None:
+        self.workers.wake(uid)
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Run until cancelled."""
+        await self.pleg.relist()  # the runtime cache before any sync
+        await asyncio.to_thread(self.static.scan)
+        self._on_static_change()  # static pods run at once, with or without the api-server
+        self._tasks.guard("node", self._register)
+        self._tasks.guard("pleg", self.pleg.run, restart_on_return=True)
+        self._tasks.guard("status", self.status.run, restart_on_return=True)
+        self._tasks.guard("static pods", lambda: self.static.run(self._on_static_change), restart_on_return=True)
+        self._tasks.guard("mirror pods", self._mirror_loop, restart_on_return=True)
+        await self._factory.start()
+        try:
+            await self.pods.wait_for_sync()
+            self._remove_orphans()
+            await asyncio.Event().wait()
+        finally:
+            await self._tasks.stop(timeout=5)
+            await self.probes.stop()
+            await self.workers.stop()
+            await self._factory.stop()
+            with contextlib.suppress(Exception):
+                await self.recorder.stop()
+
+    async def _register(self) -> None:
+        await self.node.register()
+        await self.node.ensure_runtime_class(self.runtime.name)
+        self._tasks.guard("lease", self.node.heartbeat_loop, restart_on_return=True)
+        self._tasks.guard("node status", self.node.status_loop, restart_on_return=True)
+        self._mirror_wake.set()
+
+    def _remove_orphans(self) -> None:
+        """Runtime pods that no source wants any more (deleted while we were down)."""
+        for uid in list(self.pleg.pods):
+            if uid not in self._api_pods and uid not in self.static.pods and uid not in self.workers:
+                log.info(
+                    "removing pod %s/%s: no longer in the API", self.pleg.pods[uid].namespace, self.pleg.pods[uid].name
+                )
+                self.workers.update(uid, None)
+
+    # -- SyncPod -------------------------------------------------------------------------------
+
+    async def _runtime_pod(self, uid: str) -> RuntimePod | None:
+        for p in await self.runtime.list_pods():
+            if p.uid == uid:
+                self.pleg.pods[uid] = p
+                return p
+        self.pleg.pods.pop(uid, None)
+        return None
+
+    async def _sync(self, uid: str, pod: Obj | None) -> float | None:
+        rpod = await self._runtime_pod(uid)
+        if pod is None:
+            if rpod is not None:
+                await self._kill_pod(None, rpod, grace=2)
+                await self.runtime.remove_sandbox(uid)
+            self._forget(uid)
+            return DONE
+        if _meta(pod).get("deletionTimestamp"):
+            if rpod is not None:
+                await self._kill_pod(pod, rpod, grace=grace_seconds(pod))
+                await self.runtime.remove_sandbox(uid)
+            self._forget(uid)
+            await self._confirm_deletion(pod)
+            return DONE
+        phase = (pod.get("status") or {}).get("phase")
+        if phase in ("Succeeded", "Failed") and (rpod is None or not any(c.state == RUNNING for c in rpod.containers)):
+            return None  # finished for good: nothing runs, the status says so already
+        sandbox = await self.runtime.run_sandbox(pod)
+        self.probes.ensure(uid, pod)
+        rpod = await self._runtime_pod(uid) or RuntimePod(
+            uid, str(_meta(pod).get("name")), str(_meta(pod).get("namespace"))
+        )
+        wake = await self._sync_containers(pod, rpod)
+        rpod = await self._runtime_pod(uid) or rpod
+        self._set_status(pod, rpod, sandbox.ip)
+        return min(wake, self.cfg.sync_frequency) if wake is not None else self.cfg.sync_frequency
+
+    async def _sync_containers(self, pod: Obj, rpod: RuntimePod) -> float | None:
+        """Start, restart or kill containers; returns when to look again (back-off)."""
+        spec = pod.get("spec") or {}
+        policy = str(spec.get("restartPolicy") or "Always")
+        uid = rpod.uid
+        # init containers, one at a time, in order
+        for c in spec.get("initContainers") or ():
+            name = str(c["name"])
+            latest = rpod.latest(name)
+            if latest is not None and latest.state == EXITED and latest.exit_code == 0:
+                continue
+            if latest is not None and latest.state == RUNNING:
+                return None
+            if latest is not None and latest.state == EXITED:
+                if policy == "Never":
+                    return None  # the pod has failed
+                return await self._restart(pod, c, latest)
+            await self._start(pod, c, latest.attempt + 1 if latest is not None else 0)
+            return None
+        wake: float | None = None
+        for c in spec.get("containers") or ():
+            name = str(c["name"])
+            latest = rpod.latest(name)
+            if latest is None:
+                await self._start(pod, c, 0)
+            elif latest.state == CREATED:
+                await self._start(pod, c, latest.attempt)
+            elif latest.state == RUNNING:
+                if self.probes.result(uid, name, LIVENESS, latest.id) is False:
+                    self.recorder.event(
+                        pod, "Normal", "Killing", f"Container {name} failed liveness probe, will be restarted"
+                    )
+                    await self._kill_container(pod, c, latest, grace_seconds(pod))
+                    st = await self.runtime.container_status(latest.id)
+                    if should_restart(policy, st.exit_code if st else 137):
+                        w = await self._restart(pod, c, st or latest)
+                        wake = w if wake is None or (w is not None and w < wake) else wake
+            elif latest.state == EXITED and should_restart(policy, latest.exit_code):
+                w = await self._restart(pod, c, latest)
+                wake = w if wake is None or (w is not None and w < wake) else wake
+        return wake
+
+    async def _restart(self, pod: Obj, c: Obj, latest: ContainerState) -> float | None:
+        uid, name = _uid(pod), str(c["name"])
+        key = f"{uid}/{name}"
+        left = self.backoff.remaining(key)
+        if left > 0:
+            msg = f"back-off {int(self.backoff._entries[key][0])}s restarting failed container={name} pod={_meta(pod).get('name')}_{_meta(pod).get('namespace')}({uid})"
+            if self._waiting.get((uid, name), ("",))[0] != "CrashLoopBackOff":
+                self.recorder.event(pod, "Warning", "BackOff", "Back-off restarting failed container")
+            self._waiting[(uid, name)] = ("CrashLoopBackOff", msg)
+            return left
+        ran = 0.0
+        if latest.started_at and latest.finished_at:
+            ran = (latest.finished_at - latest.started_at).total_seconds()
+        self.backoff.restarted(key, ran)
+        await self._start(pod, c, latest.attempt + 1)
+        return None
+
+    async def _lookup(self, kind: str, ns: str, name: str) -> Obj | None:
+        try:
+            return await self.client.get(CONFIGMAPS if kind == "configmaps" else SECRETS, name, ns)
+        except StatusError as e:
+            if e.code == 404:
+                return None
+            raise
+
+    async def _start(self, pod: Obj, c: Obj, attempt: int) -> None:
+        uid, name = _uid(pod), str(c["name"])
+        status_pod = {
+            **pod,
+            "status": {**(pod.get("status") or {}), "hostIP": self.cfg.node_ip, "podIP": self.cfg.node_ip},
+        }
+        try:
+            env = await envmod.container_env(status_pod, c, self._lookup, self.node.allocatable)
+        except (envmod.EnvError, StatusError, ConnectionError, ValueError) as e:
+            self._waiting[(uid, name)] = ("CreateContainerConfigError", str(e))
+            return
+        base = {"PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"), "HOSTNAME": self.cfg.node_name}
+        sandbox = await self.runtime.run_sandbox(pod)
+        try:
+            cid = await self.runtime.create_container(pod, c, sandbox, {**base, **env}, [], attempt)
+        except (ValueError, OSError, RuntimeError) as e:
+            self._waiting[(uid, name)] = ("CreateContainerError", str(e))
+            return
+        try:
+            await self.runtime.start_container(cid)
+        except (OSError, RuntimeError) as e:
+            self._waiting[(uid, name)] = ("RunContainerError", str(e))
+            return
+        self._waiting.pop((uid, name), None)
+        self.recorder.event(pod, "Normal", "Started", f"Started container {name}")
+        # keep the previous attempt (logs --previous), drop older ones
+        if attempt >= 2:
+            with contextlib.suppress(OSError, ValueError):
+                await self.runtime.remove_container(cid.rsplit("_", 1)[0] + f"_{attempt - 2}")
+        hook = ((c.get("lifecycle") or {}).get("postStart")) or None
+        if hook and not await self._run_hook(hook, cid, c, grace_seconds(pod)):
+            self.recorder.event(pod, "Warning", "FailedPostStartHook", f"PostStartHook of {name} failed")
+            await self.runtime.stop_container(cid, grace_seconds(pod))
+
+    async def _run_hook(self, hook: Obj, cid: str, c: Obj, timeout: float) -> bool:  # noqa: ASYNC109
+        try:
+            if "exec" in hook:
+                cmd = [str(a) for a in (hook["exec"] or {}).get("command") or []]
+                code, _, _ = await self.runtime.exec_sync(cid, cmd, max(1.0, timeout))
+                return code == 0
+            if "httpGet" in hook:
+                action = hook["httpGet"] or {}
+                port = resolve_port(action.get("port"), c)
+                url = f"{str(action.get('scheme') or 'HTTP').lower()}://{action.get('host') or self.cfg.node_ip}:{port}{action.get('path') or '/'}"
+                async with (
+                    aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=max(1.0, timeout))) as s,
+                    s.get(url, ssl=False) as resp,
+                ):
+                    return 200 <= resp.status < 400
+            if "sleep" in hook:
+                await asyncio.sleep(float((hook["sleep"] or {}).get("seconds") or 0))
+                return True
+        except (TimeoutError, OSError, aiohttp.ClientError, ValueError) as e:
+            log.info("hook of %s failed: %s", cid, e)
+            return False
+        return True
+
+    async def _kill_container(self, pod: Obj | None, c: Obj | None, st: ContainerState, grace: float) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        hook = ((c or {}).get("lifecycle") or {}).get("preStop") if c else None
+        if hook and grace > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._run_hook(hook, st.id, c or {}, grace), grace)
+        await self.runtime.stop_container(st.id, max(0.0, deadline - loop.time()))
+        if pod is not None:
+            self.recorder.event(pod, "Normal", "Killing", f"Stopping container {st.name}")
+
+    async def _kill_pod(self, pod: Obj | None, rpod: RuntimePod, grace: float) -> None:
+        specs = {
+            str(c.get("name")): c
+            for key in ("containers", "initContainers")
+            for c in ((pod or {}).get("spec") or {}).get(key) or ()
+        }
+        running = [c for c in rpod.containers if c.state == RUNNING]
+        await asyncio.gather(*(self._kill_container(pod, specs.get(c.name), c, grace) for c in running))
+
+    async def _confirm_deletion(self, pod: Obj) -> None:
+        if static_pods.CONFIG_SOURCE in (_meta(pod).get("annotations") or {}) and not static_pods.is_mirror(pod):
+            return
+        meta = _meta(pod)
+        try:
+            await self.client.delete(
+                PODS,
+                str(meta["name"]),
+                str(meta["namespace"]),
+                grace_period_seconds=0,
+                preconditions={"uid": meta["uid"]},
+            )
+        except StatusError as e:
+            if e.code not in (404, 409):
+                raise
+
+    def _forget(self, uid: str) -> None:
+        self.probes.remove(uid)
+        self.status.forget(uid)
+        self.backoff.forget_prefix(uid + "/")
+        for key in [k for k in self._waiting if k[0] == uid]:
+            del self._waiting[key]
+
+    # -- status --------------------------------------------------------------------------------
+
+    def _views(self, pod: Obj, rpod: RuntimePod, key: str) -> dict[str, ContainerView]:
+        uid = rpod.uid
+        out: dict[str, ContainerView] = {}
+        for c in (pod.get("spec") or {}).get(key) or ():
+            name = str(c["name"])
+            latest = rpod.latest(name)
+            previous = None
+            if latest is not None:
+                previous = next(
+                    (x for x in rpod.containers if x.name == name and x.attempt == latest.attempt - 1), None
+                )
+            running = latest is not None and latest.state == RUNNING
+            started = running and latest is not None and self.probes.started(uid, name, latest.id)
+            ready = started
+            if ready and latest is not None and key == "containers":
+                r = self.probes.result(uid, name, READINESS, latest.id)
+                ready = r is None or r
+            if key == "initContainers":
+                ready = latest is not None and latest.state == EXITED and latest.exit_code == 0
+            waiting = self._waiting.get((uid, name))
+            if waiting is not None and running:
+                waiting = None
+            out[name] = ContainerView(latest, previous, waiting, ready, started)
+        return out
+
+    def _status_target(self, pod: Obj) -> Obj | None:
+        if static_pods.CONFIG_SOURCE in (_meta(pod).get("annotations") or {}) and not static_pods.is_mirror(pod):
+            return self.pods.indexer.get_obj(str(_meta(pod).get("namespace")), str(_meta(pod).get("name")))
+        return self.pods.indexer.get_obj(str(_meta(pod).get("namespace")), str(_meta(pod).get("name"))) or pod
+
+    def _set_status(self, pod: Obj, rpod: RuntimePod, ip: str) -> None:
+        target = self._status_target(pod)
+        if target is None:
+            return  # a static pod without its mirror yet: written once the mirror exists
+        if not static_pods.is_mirror(target) and _uid(target) != rpod.uid:
+            return
+        status = compute_status(
+            {**pod, "status": target.get("status") or {}},
+            self._views(pod, rpod, "containers"),
+            self._views(pod, rpod, "initContainers"),
+            runtime=self.runtime.name,
+            host_ip=self.cfg.node_ip,
+            pod_ips=[ip] if ip else [],
+            sandbox_ready=rpod.sandbox is not None,
+            now=datetime.now(UTC),
+        )
+        self.status.set(rpod.uid, target, status)
+
+    def _probe_target(self, uid: str, name: str) -> tuple[Obj, Obj, ContainerState] | None:
+        pod = self.workers.pod(uid)
+        rpod = self.pleg.pods.get(uid)
+        if pod is None or rpod is None:
+            return None
+        c = next((x for x in (pod.get("spec") or {}).get("containers") or () if x.get("name") == name), None)
+        st = rpod.latest(name)
+        if c is None or st is None:
+            return None
+        return {**pod, "status": {"podIP": self.cfg.node_ip}}, c, st
+
+    # -- mirror pods ---------------------------------------------------------------------------
+
+    async def _mirror_loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._mirror_wake.wait(), 10.0)
+            self._mirror_wake.clear()
+            if not self.node.registered.is_set() or not self.pods.has_synced():
+                continue
+            try:
+                await self.sync_mirrors()
+            except (StatusError, ConnectionError) as e:
+                log.warning("mirror pod sync failed: %s", e)
+                await asyncio.sleep(2)
+                self._mirror_wake.set()
+
+    async def sync_mirrors(self) -> None:
+        wanted = {(p["metadata"]["namespace"], p["metadata"]["name"]): p for p in self.static.pods.values()}
+        for mirror in self.pods.indexer.list():
+            if not static_pods.is_mirror(mirror):
+                continue
+            meta = _meta(mirror)
+            key = (str(meta.get("namespace")), str(meta.get("name")))
+            static = wanted.get(key)
+            stale = static is None or (meta.get("annotations") or {}).get(static_pods.CONFIG_MIRROR) != _uid(static)
+            if stale or meta.get("deletionTimestamp"):
+                await self._confirm_deletion(mirror)
+        for key, want in wanted.items():
+            existing = self.pods.indexer.get_obj(*key)
+            if existing is not None:
+                if not static_pods.is_mirror(existing):
+                    continue  # a pod by that name that is not ours: leave it
+                current = (_meta(existing).get("annotations") or {}).get(static_pods.CONFIG_MIRROR) == _uid(want)
+                if current and not _meta(existing).get("deletionTimestamp"):
+                    continue
+            try:
+                await self.client.create(PODS, static_pods.mirror_pod(want, self.cfg.node_name, self.node.uid), key[0])
+            except StatusError as e:
+                if e.code != 409:
+                    raise
+                continue
+            log.info("created mirror pod %s/%s", *key)
+            self.status.forget(_uid(want))
+            self.workers.wake(_uid(want))
