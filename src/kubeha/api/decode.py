@@ -182,6 +182,10 @@ def loads_yaml(body: bytes) -> Obj:
         docs = [d for d in yaml.load_all(body, Loader=_YamlLoader) if d is not None]
     except yaml.YAMLError as e:
         raise errors.bad_request(f"error converting YAML to JSON: {_one_line(str(e))}") from None
+    except RecursionError:
+        # libyaml bounds flow-style nesting itself, but block-style nesting reaches PyYAML's
+        # recursive constructor; deeper than Python's stack is far past any real object
+        raise errors.bad_request("error converting YAML to JSON: yaml: exceeded max depth") from None
     if len(docs) > 1:
         raise errors.bad_request("error converting YAML to JSON: yaml: multiple documents are not supported")
     obj = docs[0] if docs else {}
@@ -193,6 +197,8 @@ def loads_yaml(body: bytes) -> Obj:
         return _jsonify(obj)  # type: ignore[no-any-return]
     except ValueError as e:
         raise errors.bad_request(f"error converting YAML to JSON: {e}") from None
+    except RecursionError:
+        raise errors.bad_request("error converting YAML to JSON: yaml: exceeded max depth") from None
 
 
 def _jsonify(v: Any) -> Any:

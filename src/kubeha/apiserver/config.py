@@ -36,6 +36,8 @@ class ServerConfig:
     audit_log_maxage: int = 0
     max_requests_inflight: int = 400
     max_body_bytes: int = 3 * 1024 * 1024
+    # seconds a client may take to send a request body (--request-timeout; 408 past it)
+    request_timeout: float = 60.0
     max_object_bytes: int = 1536 * 1024
     # watch timeouts are random in [min_request_timeout, 2 * min_request_timeout) as upstream
     min_request_timeout: int = 1800

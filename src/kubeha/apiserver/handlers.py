@@ -119,7 +119,7 @@ def render_list(info: ResourceInfo, lst: Obj, request: web.Request, shape: neg.S
 
 
 async def _body(request: web.Request, ctx: ApiContext) -> bytes:
-    return await neg.read_body(request, ctx.config.max_body_bytes)
+    return await neg.read_body(request, ctx.config.max_body_bytes, ctx.config.request_timeout)
 
 
 async def handle_resource(request: web.Request, ri: RequestInfo, ctx: ApiContext, rest: Rest) -> web.StreamResponse:

@@ -6,6 +6,7 @@ JSON; ``Accept`` only selects the *shape* (plain object, Table, PartialObjectMet
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,7 @@ from aiohttp import web
 
 from kubeha.api import errors
 from kubeha.api.schema import Obj
+from kubeha.apiserver import limits
 
 JSON = "application/json"
 YAML = "application/yaml"
@@ -33,20 +35,27 @@ def media_type(header: str | None) -> str:
     return (header or "").split(";", 1)[0].strip().lower()
 
 
-async def read_body(request: web.Request, limit: int) -> bytes:
-    """Read the request body, refusing (413) past ``limit`` bytes without buffering more."""
+async def read_body(request: web.Request, limit: int, read_timeout: float = limits.BODY_READ_TIMEOUT) -> bytes:
+    """Read the request body, refusing (413) past ``limit`` bytes without buffering more, and
+    giving up (408) on a client that has not sent all of it within ``read_timeout``
+    seconds: aiohttp itself never times out a body, so a dribbling client would hold its request
+    (and its --max-requests-inflight slot) forever."""
     if request.content_length is not None and request.content_length > limit:
         raise errors.too_large(f"Request entity too large: limit is {limit}")
     chunks: list[bytes] = []
     size = 0
-    while True:
-        chunk = await request.content.read(65536)
-        if not chunk:
-            break
-        size += len(chunk)
-        if size > limit:
-            raise errors.too_large(f"Request entity too large: limit is {limit}")
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(read_timeout):
+            while True:
+                chunk = await request.content.read(65536)
+                if not chunk:
+                    break
+                size += len(chunk)
+                if size > limit:
+                    raise errors.too_large(f"Request entity too large: limit is {limit}")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise limits.body_timeout(read_timeout) from None
     return b"".join(chunks)
 
 
@@ -64,10 +73,13 @@ def _json_loads(body: bytes) -> Any:
 
 
 def _plain_json(body: bytes) -> Any:
-    """Any JSON value (JSON Patch documents are arrays)."""
+    """Any JSON value (JSON Patch documents are arrays). orjson, because it stops at a fixed depth
+    where the stdlib decoder recurses until Python's stack runs out."""
+    import orjson
+
     try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError) as e:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as e:
         raise errors.bad_request(f"error decoding patch: {e}") from None
 
 
@@ -101,6 +113,7 @@ def decode_object(content_type: str | None, body: bytes) -> Obj:
         raise errors.unsupported_media_type(content_type or "")
     if not isinstance(obj, dict):
         raise errors.bad_request("the body of the request must be an object")
+    limits.check_nesting(obj)
     return obj
 
 
@@ -122,6 +135,7 @@ def decode_patch(content_type: str | None, body: bytes) -> tuple[str, Any]:
             raise errors.bad_request("json: cannot unmarshal object into Go value of type jsonpatch.Patch")
     elif not isinstance(doc, dict):
         raise errors.bad_request("the patch must be a JSON object")
+    limits.check_nesting(doc, "patch")
     return mt, doc
 
 

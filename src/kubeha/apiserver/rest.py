@@ -22,7 +22,7 @@ from kubeha.api import errors
 from kubeha.api.registry import ResourceInfo
 from kubeha.api.schema import Obj
 from kubeha.api.selectors import FieldSelector, LabelSelector, field_getters, parse_field_selector, parse_label_selector
-from kubeha.apiserver import admission, objmeta
+from kubeha.apiserver import admission, limits, objmeta
 from kubeha.apiserver import negotiation as neg
 from kubeha.apiserver.context import ApiContext
 from kubeha.apiserver.requestinfo import RequestInfo
@@ -328,6 +328,8 @@ class Rest:
                 ) from None
         if q.get("continue") and rv and rv != "0":
             raise errors.bad_request("specifying resource version is not allowed when using continue")
+        # a list ignores timeoutSeconds, but upstream still decodes it: garbage is a 400
+        limits.query_int(q, "timeoutSeconds")
         getters = field_getters(info.field_selectors)
         return ListParams(
             parse_label_selector(q.get("labelSelector")),

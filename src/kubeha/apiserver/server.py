@@ -16,7 +16,7 @@ import sys
 
 from aiohttp import web
 
-from kubeha.apiserver import admission, startup
+from kubeha.apiserver import admission, limits, startup
 from kubeha.apiserver.app import AUTHZ, CTX, POLICY, REST, build_app
 from kubeha.apiserver.config import ServerConfig
 from kubeha.apiserver.rest import Rest
@@ -103,6 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--max-requests-inflight", type=int, default=400)
     p.add_argument("--min-request-timeout", type=int, default=1800)
+    p.add_argument(
+        "--request-timeout",
+        type=parse_duration,
+        default=60.0,
+        help="how long a client may take to send a request body (408 past it)",
+    )
     p.add_argument("--enable-admission-plugins", default="", help="admission plugins to enable beyond the defaults")
     p.add_argument("--disable-admission-plugins", default="", help="default admission plugins to disable")
     p.add_argument("--audit-log-path", default="", help="audit log file (JSON lines); '-' means stdout")
@@ -142,6 +148,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         audit_log_maxbackup=args.audit_log_maxbackup,
         audit_log_maxage=args.audit_log_maxage,
         min_request_timeout=args.min_request_timeout,
+        request_timeout=args.request_timeout,
     )
 
 
@@ -173,7 +180,15 @@ async def serve(args: argparse.Namespace) -> int:
     _tune_gc()
     ctx = app[CTX]
     rest = app[REST]
-    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=args.shutdown_timeout, access_log=None)
+    runner = web.AppRunner(
+        app,
+        handle_signals=False,
+        shutdown_timeout=args.shutdown_timeout,
+        access_log=None,
+        # long selectors and names must reach our handlers (and get a Status), as under Go's 1 MiB header limit
+        max_line_size=limits.MAX_HEADER_BYTES,
+        max_field_size=limits.MAX_HEADER_BYTES,
+    )
     await runner.setup()
     site = web.TCPSite(
         runner,
