@@ -171,7 +171,7 @@ async def test_node_registers_and_renews_lease(client: ApiClient, node: Node) ->
 
     async def renewed() -> bool:
         got = await _get(client, LEASES, node.name, "kube-node-lease")
-        return bool(got) and got["spec"]["renewTime"] != first
+        return got is not None and got["spec"]["renewTime"] != first
 
     await eventually(renewed, within=10)
 
