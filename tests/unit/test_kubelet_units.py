@@ -114,6 +114,9 @@ def test_probe_tracker_thresholds_and_initial_results() -> None:
     assert ready.result is False
     assert not ready.observe(True) and not ready.observe(False) and not ready.observe(True)
     assert ready.observe(True) and ready.result is True  # two consecutive successes
+    start = ProbeTracker(STARTUP, {"failureThreshold": 2})
+    assert not start.observe(False) and not start.failed
+    assert start.observe(False) and start.failed and start.result is False  # acted on: restart
     ready.reset("new-container")
     assert ready.result is False and ready.container_id == "new-container"
 

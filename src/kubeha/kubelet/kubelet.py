@@ -261,9 +261,13 @@ class Kubelet:
             elif latest.state == CREATED:
                 await self._start(pod, c, latest.attempt)
             elif latest.state == RUNNING:
-                if self.probes.result(uid, name, LIVENESS, latest.id) is False:
+                live = self.probes.result(uid, name, LIVENESS, latest.id) is not False
+                if not live or self.probes.startup_failed(uid, name, latest.id):
                     self.recorder.event(
-                        pod, "Normal", "Killing", f"Container {name} failed liveness probe, will be restarted"
+                        pod,
+                        "Normal",
+                        "Killing",
+                        f"Container {name} failed {'liveness' if not live else 'startup'} probe, will be restarted",
                     )
                     await self._kill_container(pod, c, latest, grace_seconds(pod))
                     st = await self.runtime.container_status(latest.id)

@@ -45,6 +45,7 @@ class ProbeTracker:
     probe: Obj
     container_id: str = ""
     result: bool = False
+    failed: bool = False  # failureThreshold consecutive failures seen (startup: the container is restarted)
     _run: int = 0  # consecutive outcomes equal to the last one
     _last: bool | None = None
 
@@ -74,6 +75,7 @@ class ProbeTracker:
     def reset(self, container_id: str) -> None:
         self.container_id = container_id
         self.result = self.kind == LIVENESS
+        self.failed = False
         self._run, self._last = 0, None
 
     def due(self, started_at: datetime | None, now: datetime) -> bool:
@@ -87,6 +89,12 @@ class ProbeTracker:
         self._run = self._run + 1 if self._last == ok else 1
         self._last = ok
         threshold = self.success_threshold if ok else self.failure_threshold
+        if not ok and self._run >= threshold and not self.failed:
+            self.failed = True
+            if self.result is False:  # startup and readiness start out False: still a change to act on
+                return True
+        if ok:
+            self.failed = False
         if self._run >= threshold and self.result != ok:
             self.result = ok
             return True
@@ -207,6 +215,10 @@ class ProbeManager:
         if entry.tracker.container_id != container_id:
             return LIVENESS == kind  # not probed yet: the initial result
         return entry.tracker.result
+
+    def startup_failed(self, uid: str, name: str, container_id: str) -> bool:
+        entry = self._entries.get((uid, name, STARTUP))
+        return entry is not None and entry.tracker.container_id == container_id and entry.tracker.failed
 
     def started(self, uid: str, name: str, container_id: str) -> bool:
         r = self.result(uid, name, STARTUP, container_id)
