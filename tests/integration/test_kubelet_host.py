@@ -108,16 +108,20 @@ def node(apiservers: list[ApiServer]) -> Iterator[Node]:
     )
     n.manifests.mkdir(parents=True)
     n.start()
+    text = ""
     try:
         yield n
     finally:
         n.stop()
+        text = n.log_path.read_text(errors="replace")
+        Path("/tmp/last-kubelet-host-test.log").write_text(text)
         for pid in n.runtime_pids():
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pid, signal.SIGKILL)
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
         shutil.rmtree(tmp, ignore_errors=True)
+    assert "Traceback" not in text, text[-4000:]
 
 
 @pytest.fixture
@@ -302,3 +306,40 @@ async def test_static_pod_is_mirrored_and_pods_readopted_after_restart(client: A
 
 async def _async_true(value: bool) -> bool:
     return value
+
+
+async def test_crash_loop_back_off_and_completed_pods(client: ApiClient, node: Node, ns: str) -> None:
+    await eventually(lambda: _get(client, NODES, node.name))
+    await client.create(PODS, host_pod("crash", node.name, "echo dying; exit 3"), ns)
+    done = host_pod("done", node.name, "echo $GREETING")
+    done["spec"]["restartPolicy"] = "Never"
+    done["spec"]["containers"][0]["env"] = [
+        {"name": "GREETING", "value": "hello-$(POD)"},
+        {"name": "POD", "value": "x"},
+    ]
+    done["spec"]["initContainers"] = [{"name": "first", "image": "host", "command": ["true"]}]
+    await client.create(PODS, done, ns)
+
+    async def backing_off() -> Obj | None:
+        p = await _get(client, PODS, "crash", ns)
+        cs = (((p or {}).get("status") or {}).get("containerStatuses") or [{}])[0]
+        waiting = (cs.get("state") or {}).get("waiting") or {}
+        return p if waiting.get("reason") == "CrashLoopBackOff" and cs.get("restartCount", 0) >= 1 else None
+
+    p = await eventually(backing_off, within=30)
+    cs = p["status"]["containerStatuses"][0]
+    assert cs["lastState"]["terminated"]["exitCode"] == 3
+    assert p["status"]["phase"] == "Running" and cond(p, "Ready") == "False"
+
+    async def succeeded() -> Obj | None:
+        p = await _get(client, PODS, "done", ns)
+        return p if ((p or {}).get("status") or {}).get("phase") == "Succeeded" else None
+
+    p = await eventually(succeeded, within=30)
+    assert p["status"]["initContainerStatuses"][0]["state"]["terminated"]["reason"] == "Completed"
+    log_file = node.root / "pods" / p["metadata"]["uid"] / "main" / "0.log"
+    assert " stdout F hello-$(POD)" in log_file.read_text()  # POD was defined after GREETING: not expanded
+    for name in ("crash", "done"):
+        await client.delete(PODS, name, ns, grace_period_seconds=1)
+    for name in ("crash", "done"):
+        await eventually(lambda n=name: _gone(client, n, ns), within=30)  # type: ignore[misc]

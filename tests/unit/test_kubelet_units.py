@@ -181,6 +181,23 @@ async def test_probe_manager_startup_gates_liveness_with_injected_clock() -> Non
     await mgr.stop()
 
 
+async def test_probe_manager_seeds_adopted_containers() -> None:
+    container = {"name": "main", "readinessProbe": {"exec": {"command": ["true"]}}}
+    pod = {"spec": {"containers": [container]}}
+    mgr = ProbeManager(
+        runtime=None,  # type: ignore[arg-type]
+        current=lambda uid, name: None,
+        on_change=lambda uid: None,
+        sleep=lambda s: asyncio.sleep(3600),
+    )
+    mgr.ensure("u", pod)
+    assert mgr.result("u", "main", READINESS, "c1") is False  # a new container starts unready
+    mgr.seed("u", "main", READINESS, "c1", True)  # the API said this very container was ready
+    assert mgr.result("u", "main", READINESS, "c1") is True
+    assert mgr.result("u", "main", READINESS, "c2") is False
+    await mgr.stop()
+
+
 # -- status -----------------------------------------------------------------------------------------
 
 

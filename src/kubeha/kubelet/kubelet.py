@@ -26,7 +26,7 @@ from kubeha.kubelet.backoff import RestartBackoff
 from kubeha.kubelet.node import NodeManager
 from kubeha.kubelet.pleg import Pleg
 from kubeha.kubelet.pod_workers import DONE, PodWorkers
-from kubeha.kubelet.probes import LIVENESS, READINESS, ProbeManager, resolve_port
+from kubeha.kubelet.probes import LIVENESS, READINESS, STARTUP, ProbeManager, resolve_port
 from kubeha.kubelet.runtime import CREATED, EXITED, RUNNING, ContainerState, Runtime, RuntimePod
 from kubeha.kubelet.status_manager import ContainerView, StatusManager, compute_status
 from kubeha.machinery.events import EventRecorder
@@ -37,6 +37,7 @@ log = logging.getLogger("kubeha.kubelet")
 
 Obj = dict[str, Any]
 DEFAULT_GRACE = 30
+CONFIG_RETRY = 5.0  # seconds before retrying a container that could not be created
 
 
 @dataclass
@@ -228,10 +229,26 @@ class Kubelet:
         rpod = await self._runtime_pod(uid) or RuntimePod(
             uid, str(_meta(pod).get("name")), str(_meta(pod).get("namespace"))
         )
+        self._seed_probes(pod, rpod)
         wake = await self._sync_containers(pod, rpod)
         rpod = await self._runtime_pod(uid) or rpod
         self._set_status(pod, rpod, sandbox.ip)
+        if any(k[0] == uid and v[0] != "CrashLoopBackOff" for k, v in self._waiting.items()):
+            wake = min(wake, CONFIG_RETRY) if wake is not None else CONFIG_RETRY  # e.g. a ConfigMap still missing
         return min(wake, self.cfg.sync_frequency) if wake is not None else self.cfg.sync_frequency
+
+    def _seed_probes(self, pod: Obj, rpod: RuntimePod) -> None:
+        """Adopted containers keep the readiness and startup results the API shows for them, so
+        a kubelet restart does not flip ready pods to NotReady until their probes run again."""
+        target = self._status_target(pod) or {}
+        for cs in (target.get("status") or {}).get("containerStatuses") or ():
+            st = rpod.latest(str(cs.get("name")))
+            if st is None or st.state != RUNNING or cs.get("containerID") != f"{self.runtime.name}://{st.id}":
+                continue
+            if cs.get("ready"):
+                self.probes.seed(rpod.uid, st.name, READINESS, st.id, True)
+            if cs.get("started"):
+                self.probes.seed(rpod.uid, st.name, STARTUP, st.id, True)
 
     async def _sync_containers(self, pod: Obj, rpod: RuntimePod) -> float | None:
         """Start, restart or kill containers; returns when to look again (back-off)."""

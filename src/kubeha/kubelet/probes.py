@@ -216,6 +216,14 @@ class ProbeManager:
             return LIVENESS == kind  # not probed yet: the initial result
         return entry.tracker.result
 
+    def seed(self, uid: str, name: str, kind: str, container_id: str, result: bool) -> None:
+        """Start a never-probed container's result at ``result`` (an adopted container's last
+        known state) instead of the initial one."""
+        entry = self._entries.get((uid, name, kind))
+        if entry is not None and entry.probes_run == 0:
+            entry.tracker.reset(container_id)
+            entry.tracker.result = result
+
     def startup_failed(self, uid: str, name: str, container_id: str) -> bool:
         entry = self._entries.get((uid, name, STARTUP))
         return entry is not None and entry.tracker.container_id == container_id and entry.tracker.failed
