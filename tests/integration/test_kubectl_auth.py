@@ -24,7 +24,11 @@ def server(pki: PKI, etcd_server: object, tmp_path_factory: pytest.TempPathFacto
     try:
         factory(
             str(getattr(etcd_server, "endpoint", etcd_server)),
-            ["--authorization-mode=Node,RBAC", f"--service-account-signing-key-file={key}"],
+            [
+                "--authorization-mode=Node,RBAC",
+                f"--service-account-signing-key-file={key}",
+                f"--service-account-key-file={key}",
+            ],
             name="kubectl-auth",
         )
         yield factory.servers[0]
