@@ -14,7 +14,7 @@ from kubeha.kubelet import static_pods
 from kubeha.kubelet.backoff import RestartBackoff
 from kubeha.kubelet.env import EnvError, container_env, expand
 from kubeha.kubelet.node import conditions, conditions_changed, memory_bytes, new_lease, os_image
-from kubeha.kubelet.pleg import changed_pods
+from kubeha.kubelet.pleg import Snapshot, changed_pods
 from kubeha.kubelet.pod_workers import DONE, PodWorkers
 from kubeha.kubelet.probes import LIVENESS, READINESS, STARTUP, ProbeManager, ProbeTracker
 from kubeha.kubelet.runtime import EXITED, RUNNING, ContainerState
@@ -434,7 +434,7 @@ def test_node_builders() -> None:
 
 
 def test_pleg_diff() -> None:
-    old = {"a": {"c1": ("running", None)}, "b": {"c2": ("running", None)}}
-    new = {"a": {"c1": ("exited", 1)}, "b": {"c2": ("running", None)}, "c": {}}
+    old: Snapshot = {"a": {"c1": ("running", None)}, "b": {"c2": ("running", None)}}
+    new: Snapshot = {"a": {"c1": ("exited", 1)}, "b": {"c2": ("running", None)}, "c": {}}
     assert changed_pods(old, new) == {"a", "c"}
     assert changed_pods(new, {}) == {"a", "b", "c"}
