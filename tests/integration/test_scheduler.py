@@ -23,6 +23,7 @@ from kubeha.client import ApiClient, load_kubeconfig
 from kubeha.client.resources import EVENTS, NAMESPACES, NODES, PODS, SERVICEACCOUNTS
 from tests.support import failover
 from tests.support.apiserver import ApiServer
+from tests.support.etcd import EtcdServer
 
 Obj = dict[str, Any]
 LE_FLAGS = ["--leader-elect-lease-duration=4s", "--leader-elect-renew-deadline=3s", "--leader-elect-retry-period=500ms"]
@@ -54,6 +55,14 @@ class SchedulerProc:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:]
+
+
+@pytest.fixture(scope="module")
+def etcd_server() -> Iterator[EtcdServer]:
+    """A private etcd (overrides the session one): the FailedScheduling texts count every node in
+    the cluster, so other modules' nodes must not be in it."""
+    with EtcdServer() as srv:
+        yield srv
 
 
 @pytest.fixture
