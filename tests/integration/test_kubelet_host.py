@@ -205,7 +205,13 @@ def _pid_of(node: Node, pod: Obj, container: str = "main") -> int:
 
 async def test_host_pod_runs_restarts_on_liveness_and_is_deleted(client: ApiClient, node: Node, ns: str) -> None:
     await eventually(lambda: _get(client, NODES, node.name))
-    pod = host_pod("hello", node.name, "echo hi; sleep 1000")
+    marker = node.root.parent / f"prestop-{ns}"
+    pod = host_pod(
+        "hello",
+        node.name,
+        "echo hi; sleep 1000",
+        lifecycle={"preStop": {"exec": {"command": ["sh", "-c", f"echo bye > {marker}"]}}},
+    )
     await client.create(PODS, pod, ns)
     p = await eventually(lambda: _running_ready(client, "hello", ns), within=30)
     cs = p["status"]["containerStatuses"][0]
@@ -221,6 +227,7 @@ async def test_host_pod_runs_restarts_on_liveness_and_is_deleted(client: ApiClie
     await client.delete(PODS, "hello", ns)
     await eventually(lambda: _gone(client, "hello", ns), within=30)
     assert not pid_alive(pid)
+    assert marker.read_text() == "bye\n"  # preStop ran before the process was stopped
 
 
 async def _gone(client: ApiClient, name: str, ns: str) -> bool:
