@@ -9,8 +9,9 @@ import json
 from typing import Any
 
 from kubeha.controllers import bootstrapsigner as bs
+from kubeha.controllers import certificates  # noqa: F401  (registers csrapproving, csrsigning)
 from kubeha.controllers import tokencleaner as tc
-from kubeha.controllers.context import ControllerContext
+from kubeha.controllers.context import CONTROLLERS, ControllerContext, enabled
 from kubeha.machinery.informer import SharedInformerFactory
 
 Obj = dict[str, Any]
@@ -164,3 +165,10 @@ async def test_token_cleaner_keeps_tokens_without_expiry() -> None:
     assert await ctl.reconcile("kube-system/bootstrap-token-abcdef") is None
     assert await ctl.reconcile("kube-system/bootstrap-token-absent") is None
     assert client.deletes == []
+
+
+def test_registered_off_by_default_as_upstream() -> None:
+    assert not CONTROLLERS["bootstrapsigner"].enabled_by_default
+    assert not CONTROLLERS["tokencleaner"].enabled_by_default
+    assert {"bootstrapsigner", "tokencleaner"} <= set(enabled(["*", "bootstrapsigner", "tokencleaner"]))
+    assert "csrsigning" in enabled(["*"]) and "csrapproving" in enabled(["*"])

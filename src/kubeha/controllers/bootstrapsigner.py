@@ -178,7 +178,8 @@ class BootstrapSigner:
         return Requeue(after=soonest) if soonest is not None else None
 
 
-@register("bootstrapsigner")
+# off by default, as upstream: kubeadm-style setups enable it (--controllers=*,bootstrapsigner,tokencleaner)
+@register("bootstrapsigner", enabled_by_default=False)
 async def start(ctx: ControllerContext) -> None:
     ctl = BootstrapSigner(ctx)
     await ctx.informers.start()

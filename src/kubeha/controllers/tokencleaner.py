@@ -67,7 +67,8 @@ class TokenCleaner:
         return None
 
 
-@register("tokencleaner")
+# off by default, as upstream (see bootstrapsigner)
+@register("tokencleaner", enabled_by_default=False)
 async def start(ctx: ControllerContext) -> None:
     ctl = TokenCleaner(ctx)
     await ctx.informers.start()
