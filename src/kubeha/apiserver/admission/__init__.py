@@ -249,6 +249,9 @@ _BUILTIN_MODULES = (
     "kubeha.apiserver.admission.priority",
     "kubeha.apiserver.admission.tolerations",
     "kubeha.apiserver.admission.resourcequota",
+    "kubeha.apiserver.admission.limitranger",
+    "kubeha.apiserver.admission.noderestriction",
+    "kubeha.apiserver.admission.podsecurity",
 )
 _loaded = False
 
