@@ -16,6 +16,7 @@ COMPONENTS: dict[str, str] = {
     "controller-manager": "kubeha.controllers.manager",
     "fake-nodes": "kubeha.fakenode.fakenode",
     "kubelet": "kubeha.kubelet.app",
+    "image": "kubeha.kubelet.images",
 }
 
 
