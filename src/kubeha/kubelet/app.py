@@ -18,6 +18,8 @@ from kubeha.client.rest import ApiClient
 from kubeha.kubelet.kubelet import Kubelet, KubeletConfig
 from kubeha.kubelet.node import NodeConfig, NodeManager, detect_node_ip
 from kubeha.kubelet.runtime.host import HostRuntime
+from kubeha.kubelet.server import KubeletServer
+from kubeha.kubelet.server import ServerConfig as HttpConfig
 from kubeha.machinery.leaderelection import parse_duration
 
 log = logging.getLogger("kubeha.kubelet")
@@ -64,7 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--node-status-update-frequency", type=parse_duration, default=10.0, help="node status check period")
     p.add_argument("--node-lease-duration-seconds", type=int, default=40, help="lease duration (renewed every 1/4)")
     p.add_argument("--sync-frequency", type=parse_duration, default=60.0, help="max period between pod syncs")
-    p.add_argument("--port", type=int, default=10250, help="kubelet port (advertised; serving comes with streaming)")
+    p.add_argument("--port", type=int, default=10250, help="HTTPS port for logs/exec/port-forward (0: do not serve)")
+    p.add_argument("--address", default="0.0.0.0", help="address the HTTPS server listens on")
+    p.add_argument(
+        "--tls-cert-file", default="", help="serving certificate (default: self-signed under --root-dir/pki)"
+    )
+    p.add_argument("--tls-private-key-file", default="", help="key of --tls-cert-file")
+    p.add_argument("--client-ca-file", default="", help="CA bundle that signs the client certificates accepted")
     p.add_argument("-v", "--v", type=int, default=0, help="log verbosity (0 info, 2+ debug)")
     return p
 
@@ -100,6 +108,29 @@ async def serve(args: argparse.Namespace) -> int:
         cluster_domain=args.cluster_domain,
     )
     kubelet = Kubelet(client, cfg, runtime, node)
+    server = None
+    if args.port:
+        http_cfg = HttpConfig(
+            node_name=name,
+            root_dir=args.root_dir,
+            node_ip=node_ip,
+            address=args.address,
+            port=args.port,
+            tls_cert_file=args.tls_cert_file,
+            tls_private_key_file=args.tls_private_key_file,
+            client_ca_file=args.client_ca_file,
+        )
+
+        def running_pods() -> list[dict[str, object]]:
+            return [p for uid in list(kubelet.workers.uids()) if (p := kubelet.workers.pod(uid)) is not None]
+
+        server = KubeletServer(http_cfg, runtime, running_pods, client)
+        try:
+            await server.start()
+        except OSError as e:
+            # the pods matter more than their logs: keep running, loudly
+            log.error("cannot serve on port %d: %s", args.port, e)
+            server = None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -118,6 +149,8 @@ async def serve(args: argparse.Namespace) -> int:
         return 0
     finally:
         stopper.cancel()
+        if server is not None:
+            await server.stop()
         await client.close()
 
 

@@ -80,6 +80,32 @@ class RuntimePod:
         return best
 
 
+class ExecProcess(Protocol):
+    """An interactive command started by ``Runtime.exec_stream`` (exec) for the streaming server."""
+
+    async def write_stdin(self, data: bytes) -> None: ...
+
+    async def close_stdin(self) -> None: ...
+
+    async def read_stdout(self) -> bytes:
+        """The next output chunk (with a tty: everything the terminal shows); ``b""`` at the end."""
+        ...
+
+    async def read_stderr(self) -> bytes:
+        """The next error chunk; always ``b""`` with a tty (the terminal merges both)."""
+        ...
+
+    def resize(self, width: int, height: int) -> None:
+        """Set the terminal size (tty only; ignored otherwise)."""
+        ...
+
+    async def wait(self) -> int:
+        """The exit code (128+N when killed by signal N)."""
+        ...
+
+    async def kill(self) -> None: ...
+
+
 class Runtime(Protocol):
     """What the kubelet needs from a container runtime. Every method is safe to call again
     (stopping a stopped container, removing a removed one: no error)."""
@@ -125,4 +151,14 @@ class Runtime(Protocol):
     ) -> AsyncIterator[bytes]:
         """The container's output (stdout and stderr interleaved, as written); ``previous``: of
         the attempt before this one (``kubectl logs --previous``)."""
+        ...
+
+    async def exec_stream(self, container_id: str, cmd: list[str], *, stdin: bool, tty: bool) -> ExecProcess:
+        """Start ``cmd`` in the container's environment for ``kubectl exec`` (a pty when ``tty``);
+        raises ``FileNotFoundError``/``RuntimeError`` when it cannot start."""
+        ...
+
+    def attach(self, container_id: str) -> AsyncIterator[tuple[str, bytes]]:
+        """The running container's output from now on, as (``stdout``|``stderr``, data), until it
+        exits (``kubectl attach`` without stdin)."""
         ...

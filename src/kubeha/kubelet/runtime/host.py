@@ -18,19 +18,32 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import json
 import logging
 import os
 import shutil
 import signal
+import struct
 import sys
+import termios
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from kubeha.kubelet import logs as crilog
-from kubeha.kubelet.runtime import CREATED, EXITED, RUNNING, ContainerState, Mount, Obj, RuntimePod, Sandbox
+from kubeha.kubelet.runtime import (
+    CREATED,
+    EXITED,
+    RUNNING,
+    ContainerState,
+    ExecProcess,
+    Mount,
+    Obj,
+    RuntimePod,
+    Sandbox,
+)
 from kubeha.kubelet.runtime.shim import proc_start_ticks
 
 log = logging.getLogger(__name__)
@@ -345,6 +358,196 @@ class HostRuntime:
             elif not running:
                 return
             await asyncio.sleep(0.2)
+
+    # -- interactive exec and attach ------------------------------------------------------------------
+
+    async def exec_stream(self, container_id: str, cmd: list[str], *, stdin: bool, tty: bool) -> ExecProcess:
+        spec_path, _, _ = self._paths(container_id)
+        spec = _read_json(spec_path) or {}
+        env = dict(spec.get("env") or {})
+        cwd = spec.get("workingDir") or None
+        if not cmd:
+            raise RuntimeError("no command given")
+        if tty:
+            env.setdefault("TERM", "xterm")
+            return await PtyExec.start(cmd, env, cwd)
+        proc = await asyncio.create_subprocess_exec(
+            *cmd,
+            env=env,
+            cwd=cwd,
+            stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
+        )
+        return PipeExec(proc)
+
+    async def attach(self, container_id: str) -> AsyncIterator[tuple[str, bytes]]:
+        path = self.log_path(container_id)
+        try:
+            offset = path.stat().st_size
+        except FileNotFoundError:
+            return
+        while True:
+            st = self._status(container_id)
+            running = st is not None and st.state == RUNNING
+            try:
+                more = await asyncio.to_thread(_read_from, path, offset)
+            except FileNotFoundError:
+                return
+            cut = more.rfind(b"\n") + 1
+            offset += cut
+            for rec in crilog.read_records(more[:cut]):
+                yield rec.stream, rec.text + (b"" if rec.partial else b"\n")
+            if not cut and not running:
+                return
+            await asyncio.sleep(0.1)
+
+
+def _exit_code(rc: int | None) -> int:
+    if rc is None:
+        return 0
+    return 128 - rc if rc < 0 else rc
+
+
+class PipeExec:
+    """An exec without a terminal: stdin, stdout and stderr are pipes."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+
+    async def write_stdin(self, data: bytes) -> None:
+        if self.proc.stdin is not None and not self.proc.stdin.is_closing():
+            self.proc.stdin.write(data)
+            with contextlib.suppress(ConnectionError):
+                await self.proc.stdin.drain()
+
+    async def close_stdin(self) -> None:
+        if self.proc.stdin is not None and not self.proc.stdin.is_closing():
+            self.proc.stdin.close()
+
+    async def read_stdout(self) -> bytes:
+        return await self.proc.stdout.read(65536) if self.proc.stdout is not None else b""
+
+    async def read_stderr(self) -> bytes:
+        return await self.proc.stderr.read(65536) if self.proc.stderr is not None else b""
+
+    def resize(self, width: int, height: int) -> None:
+        pass
+
+    async def wait(self) -> int:
+        return _exit_code(await self.proc.wait())
+
+    async def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+
+
+class PtyExec:
+    """An exec on a pseudo-terminal: the command's session leader owns the pty's slave side; we
+    hold the master (reads give the screen output, writes are keystrokes, TIOCSWINSZ resizes)."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, master: int) -> None:
+        self.proc = proc
+        self.master = master
+        self._out: asyncio.Queue[bytes] = asyncio.Queue()
+        self._loop = asyncio.get_running_loop()
+        os.set_blocking(master, False)
+        self._loop.add_reader(master, self._readable)
+        self._closed = False
+
+    @classmethod
+    async def start(cls, cmd: list[str], env: dict[str, str], cwd: str | None) -> PtyExec:
+        master, slave = os.openpty()
+
+        def become_tty_owner() -> None:  # runs in the child between fork and exec
+            os.setsid()
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *cmd, env=env, cwd=cwd, stdin=slave, stdout=slave, stderr=slave, preexec_fn=become_tty_owner
+            )
+        except BaseException:
+            os.close(master)
+            raise
+        finally:
+            os.close(slave)
+        return cls(proc, master)
+
+    def _readable(self) -> None:
+        try:
+            data = os.read(self.master, 65536)
+        except BlockingIOError:
+            return
+        except OSError:  # EIO: every slave fd is closed (the command and its children ended)
+            data = b""
+        if not data:
+            self._close_master()
+        self._out.put_nowait(data)
+
+    def _close_master(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._loop.remove_reader(self.master)
+            os.close(self.master)
+
+    async def write_stdin(self, data: bytes) -> None:
+        if self._closed:
+            return
+        view = memoryview(data)
+        while view:
+            try:
+                n = os.write(self.master, view)
+            except BlockingIOError:
+                await asyncio.sleep(0.01)
+                continue
+            except OSError:
+                return
+            view = view[n:]
+
+    async def close_stdin(self) -> None:
+        await self.write_stdin(b"\x04")  # end-of-file for the terminal's reader
+
+    async def read_stdout(self) -> bytes:
+        if self._closed and self._out.empty():
+            return b""
+        return await self._out.get()
+
+    async def read_stderr(self) -> bytes:
+        return b""
+
+    def resize(self, width: int, height: int) -> None:
+        if not self._closed:
+            with contextlib.suppress(OSError):
+                fcntl.ioctl(self.master, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
+
+    async def wait(self) -> int:
+        code = _exit_code(await self.proc.wait())
+        # a background child may hold the terminal open; the session's output ends with its leader
+        await asyncio.sleep(0.05)
+        if not self._closed:
+            self._readable_drain()
+        return code
+
+    def _readable_drain(self) -> None:
+        while not self._closed:
+            try:
+                data = os.read(self.master, 65536)
+            except BlockingIOError:
+                break
+            except OSError:
+                data = b""
+            if data:
+                self._out.put_nowait(data)
+            else:
+                break
+        self._close_master()
+        self._out.put_nowait(b"")
+
+    async def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
 
 
 container_id_for = container_id
