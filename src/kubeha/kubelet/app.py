@@ -12,14 +12,17 @@ import contextlib
 import logging
 import signal
 import socket
+from typing import Any
 
 from kubeha.client.kubeconfig import load_kubeconfig
 from kubeha.client.rest import ApiClient
 from kubeha.kubelet.kubelet import Kubelet, KubeletConfig
 from kubeha.kubelet.node import NodeConfig, NodeManager, detect_node_ip
+from kubeha.kubelet.runtime.docker import DEFAULT_SANDBOX_IMAGE, DockerRuntime, MultiRuntime
 from kubeha.kubelet.runtime.host import HostRuntime
 from kubeha.kubelet.server import KubeletServer
 from kubeha.kubelet.server import ServerConfig as HttpConfig
+from kubeha.kubelet.volumes import VolumeManager
 from kubeha.machinery.leaderelection import parse_duration
 
 log = logging.getLogger("kubeha.kubelet")
@@ -61,7 +64,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cluster-domain", default="cluster.local", help="the cluster's DNS domain")
     p.add_argument("--max-pods", type=int, default=110, help="pods this node can run")
     p.add_argument(
-        "--container-runtime-endpoint", default="", help="the Docker socket (reserved: the docker runtime comes next)"
+        "--container-runtime-endpoint",
+        default="",
+        help="the Docker socket (unix:///var/run/docker.sock); empty: host-runtime pods only",
+    )
+    p.add_argument(
+        "--cni-bin-dir", default="/usr/lib/cni:/opt/cni/bin", help="CNI plugin directories (colon-separated)"
+    )
+    p.add_argument("--cni-conf-dir", default="", help="CNI network config directory (default: generated from podCIDR)")
+    p.add_argument(
+        "--pod-infra-container-image",
+        default=DEFAULT_SANDBOX_IMAGE,
+        help="the pod sandbox image (kubeha image build-demo)",
     )
     p.add_argument("--node-status-update-frequency", type=parse_duration, default=10.0, help="node status check period")
     p.add_argument("--node-lease-duration-seconds", type=int, default=40, help="lease duration (renewed every 1/4)")
@@ -80,8 +94,26 @@ def build_parser() -> argparse.ArgumentParser:
 async def serve(args: argparse.Namespace) -> int:
     name = (args.hostname_override or socket.gethostname()).lower()
     node_ip = args.node_ip or detect_node_ip()
-    runtime = HostRuntime(args.root_dir, node_ip)
     client = ApiClient(load_kubeconfig(args.kubeconfig), user_agent=f"kubelet/{name}")
+    host = HostRuntime(args.root_dir, node_ip)
+    runtime: Any = host
+    docker: DockerRuntime | None = None
+    node_ref: list[NodeManager] = []
+    if args.container_runtime_endpoint:
+        docker = DockerRuntime(
+            args.container_runtime_endpoint,
+            name,
+            args.root_dir,
+            node_ip=node_ip,
+            pod_cidr=lambda: node_ref[0].pod_cidr if node_ref else "",
+            cni_bin_dirs=[d for d in args.cni_bin_dir.split(":") if d],
+            cni_conf_dir=args.cni_conf_dir,
+            cluster_dns=[s for s in args.cluster_dns.split(",") if s],
+            cluster_domain=args.cluster_domain,
+            sandbox_image=args.pod_infra_container_image,
+        )
+        await docker.connect()
+        runtime = MultiRuntime({"docker": docker, "host": host}, default="docker")
     node_cfg = NodeConfig(
         name=name,
         node_ip=node_ip,
@@ -98,6 +130,7 @@ async def serve(args: argparse.Namespace) -> int:
         lease_duration=args.node_lease_duration_seconds,
         status_frequency=args.node_status_update_frequency,
     )
+    node_ref.append(node)
     cfg = KubeletConfig(
         node_name=name,
         node_ip=node_ip,
@@ -108,6 +141,10 @@ async def serve(args: argparse.Namespace) -> int:
         cluster_domain=args.cluster_domain,
     )
     kubelet = Kubelet(client, cfg, runtime, node)
+    if docker is not None:
+        kubelet.volumes = VolumeManager(
+            args.root_dir, kubelet.lookup_config, kubelet.request_token, lambda: dict(node.allocatable)
+        )
     server = None
     if args.port:
         http_cfg = HttpConfig(
@@ -152,6 +189,8 @@ async def serve(args: argparse.Namespace) -> int:
         if server is not None:
             await server.stop()
         await client.close()
+        if docker is not None:
+            await docker.close()
 
 
 def main(argv: list[str]) -> int:

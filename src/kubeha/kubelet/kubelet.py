@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 
 from kubeha.api.errors import StatusError
-from kubeha.client.resources import CONFIGMAPS, PODS, SECRETS
+from kubeha.client.resources import CONFIGMAPS, PODS, SECRETS, SERVICEACCOUNTS
 from kubeha.client.rest import ApiClient
 from kubeha.kubelet import env as envmod
 from kubeha.kubelet import static_pods
@@ -29,6 +29,7 @@ from kubeha.kubelet.pod_workers import DONE, PodWorkers
 from kubeha.kubelet.probes import LIVENESS, READINESS, STARTUP, ProbeManager, resolve_port
 from kubeha.kubelet.runtime import CREATED, EXITED, RUNNING, ContainerState, Runtime, RuntimePod
 from kubeha.kubelet.status_manager import ContainerView, StatusManager, compute_status
+from kubeha.kubelet.volumes import VolumeManager
 from kubeha.machinery.events import EventRecorder
 from kubeha.machinery.informer import SharedInformer, SharedInformerFactory
 from kubeha.machinery.tasks import TaskSet
@@ -104,12 +105,14 @@ class Kubelet:
         self._ignored: set[str] = set()
         self._tasks = TaskSet("kubelet", log)
         self._mirror_wake = asyncio.Event()
+        self.volumes: VolumeManager | None = None  # set by app.py with the docker runtime
 
     # -- sources -------------------------------------------------------------------------------
 
     def _ours(self, pod: Obj) -> bool:
         rc = (pod.get("spec") or {}).get("runtimeClassName") or ""
-        if rc == self.runtime.name:
+        serves = getattr(self.runtime, "serves", None)  # MultiRuntime: docker by default, host
+        if serves(rc) if serves is not None else rc == self.runtime.name:
             return True
         uid = _uid(pod)
         if uid not in self._ignored:
@@ -152,6 +155,11 @@ class Kubelet:
                     self.workers.update(uid, None)
         self._mirror_wake.set()
 
+    def _handler(self, pod: Obj) -> str:
+        """The runtime handler serving ``pod`` (the ``<handler>://`` of its container ids)."""
+        handler = getattr(self.runtime, "handler", None)
+        return str(handler(pod)) if handler is not None else self.runtime.name
+
     def _wake(self, uid: str) -> None:
         self.workers.wake(uid)
 
@@ -182,7 +190,8 @@ class Kubelet:
 
     async def _register(self) -> None:
         await self.node.register()
-        await self.node.ensure_runtime_class(self.runtime.name)
+        for handler in getattr(self.runtime, "runtimes", None) or [self.runtime.name]:
+            await self.node.ensure_runtime_class(handler)
         self._tasks.guard("lease", self.node.heartbeat_loop, restart_on_return=True)
         self._tasks.guard("node status", self.node.status_loop, restart_on_return=True)
         self._mirror_wake.set()
@@ -211,12 +220,16 @@ class Kubelet:
         if pod is None:
             if rpod is not None:
                 await self._kill_pod(None, rpod, grace=2)
+                if self.volumes is not None:
+                    await self.volumes.teardown(uid)
                 await self.runtime.remove_sandbox(uid)
             self._forget(uid)
             return DONE
         if _meta(pod).get("deletionTimestamp"):
             if rpod is not None:
                 await self._kill_pod(pod, rpod, grace=grace_seconds(pod))
+                if self.volumes is not None:
+                    await self.volumes.teardown(uid)
                 await self.runtime.remove_sandbox(uid)
             self._forget(uid)
             await self._confirm_deletion(pod)
@@ -225,6 +238,8 @@ class Kubelet:
         if phase in ("Succeeded", "Failed") and (rpod is None or not any(c.state == RUNNING for c in rpod.containers)):
             return None  # finished for good: nothing runs, the status says so already
         sandbox = await self.runtime.run_sandbox(pod)
+        if self.volumes is not None:
+            await self.volumes.refresh(pod)  # configMap/secret/token updates reach running pods
         self.probes.ensure(uid, pod)
         rpod = await self._runtime_pod(uid) or RuntimePod(
             uid, str(_meta(pod).get("name")), str(_meta(pod).get("namespace"))
@@ -243,7 +258,7 @@ class Kubelet:
         target = self._status_target(pod) or {}
         for cs in (target.get("status") or {}).get("containerStatuses") or ():
             st = rpod.latest(str(cs.get("name")))
-            if st is None or st.state != RUNNING or cs.get("containerID") != f"{self.runtime.name}://{st.id}":
+            if st is None or st.state != RUNNING or cs.get("containerID") != f"{self._handler(pod)}://{st.id}":
                 continue
             if cs.get("ready"):
                 self.probes.seed(rpod.uid, st.name, READINESS, st.id, True)
@@ -313,6 +328,15 @@ class Kubelet:
         await self._start(pod, c, latest.attempt + 1)
         return None
 
+    async def request_token(self, namespace: str, service_account: str, spec: Obj) -> str:
+        """A bound service-account token (TokenRequest) for projected volumes."""
+        req = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": spec}
+        out = await self.client.create(SERVICEACCOUNTS, req, namespace, subresource="token", name=service_account)
+        return str((out.get("status") or {}).get("token") or "")
+
+    async def lookup_config(self, kind: str, ns: str, name: str) -> Obj | None:
+        return await self._lookup(kind, ns, name)
+
     async def _lookup(self, kind: str, ns: str, name: str) -> Obj | None:
         try:
             return await self.client.get(CONFIGMAPS if kind == "configmaps" else SECRETS, name, ns)
@@ -323,9 +347,11 @@ class Kubelet:
 
     async def _start(self, pod: Obj, c: Obj, attempt: int) -> None:
         uid, name = _uid(pod), str(c["name"])
+        sandbox = await self.runtime.run_sandbox(pod)
+        pod_ip = sandbox.ip or self.cfg.node_ip
         status_pod = {
             **pod,
-            "status": {**(pod.get("status") or {}), "hostIP": self.cfg.node_ip, "podIP": self.cfg.node_ip},
+            "status": {**(pod.get("status") or {}), "hostIP": self.cfg.node_ip, "podIP": pod_ip},
         }
         try:
             env = await envmod.container_env(status_pod, c, self._lookup, self.node.allocatable)
@@ -333,11 +359,18 @@ class Kubelet:
             self._waiting[(uid, name)] = ("CreateContainerConfigError", str(e))
             return
         base = {"PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"), "HOSTNAME": self.cfg.node_name}
-        sandbox = await self.runtime.run_sandbox(pod)
+        if self._handler(pod) != "host":
+            base = {"HOSTNAME": str(_meta(pod).get("name") or "")}  # the image supplies PATH
         try:
-            cid = await self.runtime.create_container(pod, c, sandbox, {**base, **env}, [], attempt)
+            mounts = await self.volumes.mounts(pod, c) if self.volumes is not None else []
+        except (ValueError, OSError, StatusError, ConnectionError) as e:
+            self._waiting[(uid, name)] = ("CreateContainerConfigError", str(e))
+            return
+        try:
+            cid = await self.runtime.create_container(pod, c, sandbox, {**base, **env}, mounts, attempt)
         except (ValueError, OSError, RuntimeError) as e:
-            self._waiting[(uid, name)] = ("CreateContainerError", str(e))
+            # image pulls say ErrImagePull / ImagePullBackOff
+            self._waiting[(uid, name)] = (str(getattr(e, "reason", "CreateContainerError")), str(e))
             return
         try:
             await self.runtime.start_container(cid)
@@ -463,7 +496,7 @@ class Kubelet:
             {**pod, "status": target.get("status") or {}},
             self._views(pod, rpod, "containers"),
             self._views(pod, rpod, "initContainers"),
-            runtime=self.runtime.name,
+            runtime=self._handler(pod),
             host_ip=self.cfg.node_ip,
             pod_ips=[ip] if ip else [],
             sandbox_ready=rpod.sandbox is not None,
@@ -480,7 +513,8 @@ class Kubelet:
         st = rpod.latest(name)
         if c is None or st is None:
             return None
-        return {**pod, "status": {"podIP": self.cfg.node_ip}}, c, st
+        ip = (rpod.sandbox.ip if rpod.sandbox is not None else "") or self.cfg.node_ip
+        return {**pod, "status": {"podIP": ip}}, c, st
 
     # -- mirror pods ---------------------------------------------------------------------------
 
