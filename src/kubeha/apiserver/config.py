@@ -45,6 +45,12 @@ class ServerConfig:
     # whether startup creates the default namespaces and the `kubernetes` service
     bootstrap_objects: bool = True
     version: dict[str, str] = field(default_factory=dict)
+    # how the api-server reaches kubelets (logs, exec, attach, port-forward)
+    kubelet_client_certificate: str = ""
+    kubelet_client_key: str = ""
+    kubelet_certificate_authority: str = ""  # empty: the kubelet's serving certificate is not verified
+    kubelet_preferred_address_types: tuple[str, ...] = ("InternalIP", "ExternalIP", "Hostname")
+    kubelet_port: int = 10250  # when the Node does not report daemonEndpoints.kubeletEndpoint
 
     @property
     def service_network(self) -> ipaddress.IPv4Network | ipaddress.IPv6Network:

@@ -299,3 +299,13 @@ async def _handle_subresource(
 
 def query_flag(request: web.Request, name: str) -> bool:
     return request.query.get(name, "") in ("true", "1")
+
+
+def _install_pod_streaming() -> None:
+    # pods/log, exec, attach and portforward are relayed to the kubelets
+    from kubeha.apiserver import proxy
+
+    proxy.install(SUBRESOURCE_HANDLERS)
+
+
+_install_pod_streaming()

@@ -116,6 +116,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--audit-log-maxsize", type=int, default=0, help="rotate the audit log at this many MB")
     p.add_argument("--audit-log-maxbackup", type=int, default=0, help="rotated audit logs to keep")
     p.add_argument("--audit-log-maxage", type=int, default=0, help="days to keep rotated audit logs")
+    p.add_argument("--kubelet-client-certificate", default="", help="client certificate presented to kubelets")
+    p.add_argument("--kubelet-client-key", default="", help="key of --kubelet-client-certificate")
+    p.add_argument(
+        "--kubelet-certificate-authority", default="", help="CA that signs kubelets' serving certs (unset: no check)"
+    )
+    p.add_argument(
+        "--kubelet-preferred-address-types",
+        default="InternalIP,ExternalIP,Hostname",
+        help="node address types to reach kubelets by, in order",
+    )
+    p.add_argument("--kubelet-port", type=int, default=10250, help="kubelet port when a node reports none")
     p.add_argument("-v", "--v", type=int, default=0, help="log verbosity")
     return p
 
@@ -149,6 +160,11 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         audit_log_maxage=args.audit_log_maxage,
         min_request_timeout=args.min_request_timeout,
         request_timeout=args.request_timeout,
+        kubelet_client_certificate=args.kubelet_client_certificate,
+        kubelet_client_key=args.kubelet_client_key,
+        kubelet_certificate_authority=args.kubelet_certificate_authority,
+        kubelet_preferred_address_types=tuple(t for t in args.kubelet_preferred_address_types.split(",") if t),
+        kubelet_port=args.kubelet_port,
     )
 
 

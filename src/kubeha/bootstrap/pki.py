@@ -32,6 +32,9 @@ APISERVER_SANS = [
     "kubernetes.default.svc.cluster.local",
 ]
 
+KUBELET_CLIENT_CN = "kube-apiserver-kubelet-client"
+CLUSTER_ADMINS_GROUP = "kubeadm:cluster-admins"
+
 
 def _new_key() -> ec.EllipticCurvePrivateKey:
     return ec.generate_private_key(ec.SECP256R1())
@@ -219,7 +222,7 @@ def quickstart(directory: str | os.PathLike[str], hosts: list[str], server: str,
     """A single-cluster PKI for development and tests; returns the admin kubeconfig path.
 
     Writes ``ca``, ``apiserver`` (``hosts`` plus the in-cluster names), ``admin`` (CN
-    kubernetes-admin, O system:masters) pairs, the service-account key pair ``sa.key``/``sa.pub``
+    kubernetes-admin, O system:masters), ``apiserver-kubelet-client`` pairs, the service-account key pair ``sa.key``/``sa.pub``
     and ``admin.kubeconfig`` pointing at ``server``.
     """
     d = Path(directory)
@@ -229,6 +232,9 @@ def quickstart(directory: str | os.PathLike[str], hosts: list[str], server: str,
     write_pair(d, "apiserver", *srv)
     admin = issue_cert(ca_cert, ca_key, "kubernetes-admin", orgs=["system:masters"], client=True, days=days)
     write_pair(d, "admin", *admin)
+    # the api-server's identity towards kubelets (logs, exec, port-forward), as kubeadm 1.32 issues it
+    kubelet_client = issue_cert(ca_cert, ca_key, KUBELET_CLIENT_CN, orgs=[CLUSTER_ADMINS_GROUP], client=True, days=days)
+    write_pair(d, "apiserver-kubelet-client", *kubelet_client)
     write_service_account_keys(d)
     kubeconfig = d / "admin.kubeconfig"
     write_kubeconfig(kubeconfig, server, ca_cert, *admin)

@@ -33,8 +33,17 @@ def apiserver_args(
         f"--client-ca-file={pki_dir / 'ca.crt'}",
         f"--service-account-signing-key-file={pki_dir / 'sa.key'}",
         f"--service-account-key-file={pki_dir / 'sa.pub'}",
+        *kubelet_client_args(pki_dir),
         *(extra or []),
     ]
+
+
+def kubelet_client_args(pki_dir: Path) -> list[str]:
+    """How the api-server authenticates to kubelets (a PKI made before that pair existed has none)."""
+    crt, key = pki_dir / "apiserver-kubelet-client.crt", pki_dir / "apiserver-kubelet-client.key"
+    if not (crt.exists() and key.exists()):
+        return []
+    return [f"--kubelet-client-certificate={crt}", f"--kubelet-client-key={key}"]
 
 
 def etcd_args(name: str, data_dir: Path, client_port: int, peer_port: int, host: str = "127.0.0.1") -> list[str]:

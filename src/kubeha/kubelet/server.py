@@ -424,7 +424,7 @@ class KubeletServer:
             tty=flag(q, "tty"),
         )
         try:
-            protocol = self._upgrade_check(request, streaming.EXEC_PROTOCOLS)
+            # the target first: the api-server re-asks without upgrading to learn why an upgrade failed
             pod, _, st, cname = await self._container(request)
             if st is None or st.state != RUNNING:
                 raise StatusError(
@@ -435,6 +435,7 @@ class KubeletServer:
             cmd = q.getall("command", [])
             if not attach and not cmd:
                 raise StatusError(400, "BadRequest", "you must specify at least 1 command", {})
+            protocol = self._upgrade_check(request, streaming.EXEC_PROTOCOLS)
         except StatusError as e:
             return web.json_response(e.to_status(), status=e.code)
         ws = await self._upgrade(request, protocol)
@@ -484,12 +485,12 @@ class KubeletServer:
 
     async def portforward(self, request: web.Request) -> web.StreamResponse:
         try:
-            protocol = self._upgrade_check(request, streaming.PORTFORWARD_PROTOCOLS)
             ns, name = request.match_info["ns"], request.match_info["pod"]
             pod = self._find_pod(ns, name)
             if pod is None:
                 raise StatusError(404, "NotFound", f'pod "{name}" not found', {})
             uid = str((pod.get("metadata") or {}).get("uid") or "")
+            protocol = self._upgrade_check(request, streaming.PORTFORWARD_PROTOCOLS)
             ports: list[int] = []
             if protocol != streaming.SPDY_PORTFORWARD:
                 for p in ",".join(request.query.getall("ports", [])).split(","):
