@@ -19,6 +19,7 @@ from aiohttp import web
 from kubeha.api import errors
 from kubeha.api.registry import ResourceInfo, lookup
 from kubeha.api.schema import Obj
+from kubeha.apiserver import admission
 from kubeha.apiserver import negotiation as neg
 from kubeha.apiserver import serviceaccounts as sat
 from kubeha.apiserver.authn import AUTHENTICATED, CURRENT_USER, InvalidToken, UserInfo
@@ -215,6 +216,8 @@ async def token_request(
         raise errors.invalid(AUTHN_GROUP, "TokenRequest", name, causes)
     rest = Rest(ctx)
     sa = await rest.get_object(info, namespace, name)
+    # admission sees the request too (NodeRestriction: a kubelet only for pods bound to it)
+    await admission.admit_connect(ctx, info, namespace, name, "token", obj)
     bound: tuple[str, Obj] | None = None
     ref = spec.get("boundObjectRef")
     if isinstance(ref, dict) and ref:
