@@ -15,7 +15,7 @@ APT_NEEDS := etcd:etcd-server etcdctl:etcd-client ip:iproute2
 KUBECTL_VERSIONS := 32 27
 GCLOUD_BIN := /usr/lib/google-cloud-sdk/bin
 
-.PHONY: deps system-deps venv kubectl lint test unit integration bench up clean
+.PHONY: deps system-deps venv kubectl lint test unit integration e2e bench up clean
 
 deps: system-deps venv kubectl
 
@@ -85,6 +85,22 @@ unit: deps
 
 integration: deps
 	$(BIN)/pytest -p no:cacheprovider tests/integration
+
+# Real Docker + CNI end-to-end tests (root). Not part of `make test` until proven stable.
+E2E_APT_NEEDS := dockerd:docker.io /usr/lib/cni/bridge:containernetworking-plugins busybox:busybox-static ip:iproute2
+e2e: deps
+	@missing=""; \
+	for pair in $(E2E_APT_NEEDS); do \
+	  cmd="$${pair%%:*}"; \
+	  if [ "$${cmd#/}" != "$$cmd" ]; then [ -e "$$cmd" ] || missing="$$missing $${pair#*:}"; \
+	  else command -v "$$cmd" >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; fi; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -q; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+	$(BIN)/pytest -p no:cacheprovider tests/e2e
 
 # Lint first (fast feedback); pytest runs last so its summary line ends the output.
 test: deps lint
