@@ -214,8 +214,10 @@ async def _relay(request: web.Request, ctx: ApiContext, url: str, params: list[t
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             if tasks[0] in done:
                 code = backend.close_code or 1000
+                # 1005/1006/1015 describe a lost connection and must never be sent
+                valid = code in (1000, 1001, 1002, 1003) or 1007 <= code <= 1014 or 3000 <= code < 5000
                 with contextlib.suppress(ConnectionError, RuntimeError):
-                    await client.close(code=code if 1000 <= code < 5000 else 1000)
+                    await client.close(code=code if valid else 1000)
             else:
                 with contextlib.suppress(ConnectionError, RuntimeError):
                     await backend.close()
