@@ -104,7 +104,7 @@ e2e: deps
 
 # Lint first (fast feedback); pytest runs last so its summary line ends the output.
 test: deps lint
-	$(BIN)/pytest -p no:cacheprovider tests/unit tests/integration
+	$(BIN)/pytest -p no:cacheprovider tests/unit tests/integration tests/fuzz
 
 bench: deps
 	@for b in codec_bench etcd_bench api_bench scheduler_bench authz_bench; do \

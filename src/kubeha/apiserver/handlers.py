@@ -118,6 +118,19 @@ def render_list(info: ResourceInfo, lst: Obj, request: web.Request, shape: neg.S
 # -- dispatch ------------------------------------------------------------------------------------------------
 
 
+def _typed_body(request: web.Request, body: bytes, struct: str) -> Obj:
+    """Decode a subresource body of its own kind (Binding, Eviction, Scale...) and type-check it
+    against its schema first, as upstream's decoder would: the handlers then read its fields
+    without meeting a number where an object belongs."""
+    from kubeha.api import decode
+
+    obj = neg.decode_object(request.headers.get("Content-Type"), body)
+    causes = decode.check_types(struct, obj)
+    if causes:
+        raise errors.bad_request(causes[0].message or f"{causes[0].field}: invalid type", causes)
+    return obj
+
+
 async def _body(request: web.Request, ctx: ApiContext) -> bytes:
     return await neg.read_body(request, ctx.config.max_body_bytes, ctx.config.request_timeout)
 
@@ -164,7 +177,7 @@ async def handle_resource(request: web.Request, ri: RequestInfo, ctx: ApiContext
             return await create_handler(request, ctx, info, namespace)
         if info.group == "" and info.resource == "bindings":
             body = await _body(request, ctx)
-            binding = neg.decode_object(request.headers.get("Content-Type"), body)
+            binding = _typed_body(request, body, "io.k8s.api.core.v1.Binding")
             opts = write_options(request, "create")
             bname = (binding.get("metadata") or {}).get("name", "")
             return neg.json_response(await subs.bind_pod(rest, namespace, bname, binding, opts), status=201)
@@ -256,7 +269,7 @@ async def _handle_subresource(
             return neg.json_response(await subs.get_scale(rest, info, namespace, name))
         body = await _body(request, ctx)
         if verb == "update":
-            scale = neg.decode_object(request.headers.get("Content-Type"), body)
+            scale = _typed_body(request, body, "io.k8s.api.autoscaling.v1.Scale")
             opts = write_options(request, "update")
             return neg.json_response(await subs.write_scale(rest, info, namespace, name, opts, scale=scale))
         ptype, patch = neg.decode_patch(request.headers.get("Content-Type"), body)
@@ -267,7 +280,7 @@ async def _handle_subresource(
         return neg.json_response(res)
     if sub == "binding" and info.resource == "pods":
         body = await _body(request, ctx)
-        binding = neg.decode_object(request.headers.get("Content-Type"), body)
+        binding = _typed_body(request, body, "io.k8s.api.core.v1.Binding")
         bname = (binding.get("metadata") or {}).get("name") or name
         if bname != name:
             raise errors.bad_request("name in URL does not match name in Binding object")
@@ -276,7 +289,7 @@ async def _handle_subresource(
         )
     if sub == "eviction" and info.resource == "pods":
         body = await _body(request, ctx)
-        eviction = neg.decode_object(request.headers.get("Content-Type"), body)
+        eviction = _typed_body(request, body, "io.k8s.api.policy.v1.Eviction")
         return neg.json_response(await subs.evict_pod(rest, namespace, name, eviction), 201)
     if sub == "approval" and info.resource == "certificatesigningrequests":
         from kubeha.apiserver.reviews import write_csr_approval
@@ -286,12 +299,12 @@ async def _handle_subresource(
             return neg.json_response(render_object(info, await rest.get_object(info, namespace, name), request, shape))
         if verb != "update":
             raise errors.method_not_allowed(method, sinfo.kind)
-        obj = neg.decode_object(request.headers.get("Content-Type"), body)
+        obj = _typed_body(request, body, "io.k8s.api.certificates.v1.CertificateSigningRequest")
         stored = await write_csr_approval(rest, info, name, obj, write_options(request, "update"))
         return neg.json_response(render_object(info, stored, request, shape))
     if sub == "finalize" and info.resource == "namespaces":
         body = await _body(request, ctx)
-        obj = neg.decode_object(request.headers.get("Content-Type"), body)
+        obj = _typed_body(request, body, "io.k8s.api.core.v1.Namespace")
         stored = await subs.finalize_namespace(rest, info, name, obj, write_options(request, "update"))
         return neg.json_response(stored)
     raise not_found_path()

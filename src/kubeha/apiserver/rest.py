@@ -304,10 +304,8 @@ class Rest:
 
     def list_params(self, request: web.Request, info: ResourceInfo) -> ListParams:
         q = request.query
-        try:
-            limit = int(q.get("limit") or 0)
-        except ValueError:
-            raise errors.bad_request(f'limit: Invalid value: "{q.get("limit")}"') from None
+        # an int64, as upstream decodes it (etcd refuses anything wider)
+        limit = limits.query_int(q, "limit") or 0
         rvm = q.get("resourceVersionMatch", "")
         rv = q.get("resourceVersion", "")
         if rvm and rvm not in ("Exact", "NotOlderThan"):
