@@ -185,7 +185,7 @@ async def test_httpd_pod_gets_an_ip_and_serves(
     try:
         st = await eventually(running, 60)
     except AssertionError:
-        raise AssertionError(kubelet.log()) from None
+        raise AssertionError(f"{await status(client, ns, 'web')}\n{kubelet.log()}") from None
     ip = st["podIP"]
     assert ipaddress.ip_address(ip) in ipaddress.ip_network(cidr)
     assert st["containerStatuses"][0]["containerID"].startswith("docker://")

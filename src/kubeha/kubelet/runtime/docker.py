@@ -423,11 +423,7 @@ def container_config(
         cfg["WorkingDir"] = str(container["workingDir"])
     if user:
         cfg["User"] = user
-    ports: Obj = {
-        f"{p['containerPort']}/{str(p.get('protocol') or 'TCP').lower()}": {} for p in container.get("ports") or ()
-    }
-    if ports:
-        cfg["ExposedPorts"] = ports
+    # no ExposedPorts: Docker refuses them with a container: network mode (ports are the sandbox's)
     return cfg
 
 
