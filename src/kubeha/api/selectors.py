@@ -126,7 +126,7 @@ def parse_label_selector(selector: str | None) -> LabelSelector:
             key, op, inner = m.group(1), m.group(2), m.group(3)
             _check_key(selector, key)
             values = tuple(v.strip() for v in inner.split(",")) if inner.strip() else ()
-            if op == "in" and not values:
+            if op in ("in", "notin") and not values:
                 raise bad_request("unable to parse requirement: for 'in', 'notin' operators, values set can't be empty")
             for v in values:
                 _check_value(selector, v)

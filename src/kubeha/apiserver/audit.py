@@ -480,7 +480,8 @@ async def _capture_body(request: web.Request, actx: AuditContext) -> None:
 
     ctx = request.app.get(_ctx_key())
     limit = int(ctx.config.max_body_bytes) if ctx is not None else 3 << 20
-    body = await neg.read_body(request, limit)
+    read_timeout = float(ctx.config.request_timeout) if ctx is not None else 60.0
+    body = await neg.read_body(request, limit, read_timeout)
     actx.body = body
     reader = StreamReader(request.protocol, 2**16, loop=asyncio.get_running_loop())
     reader.feed_data(body)

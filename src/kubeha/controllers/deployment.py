@@ -964,11 +964,13 @@ class DeploymentController:
             count = min(budget - total, unhealthy)
             olds[i] = await self._scale_rs(rs, replicas_of(rs) - count, d)
             total += count
-        # then available ones, down to minAvailable
+        # then available ones, down to minAvailable. A set's status lags its spec (the ReplicaSet
+        # controller has yet to delete the pods of an earlier scale-down), so count no more
+        # available pods than a set will keep, and never go past this sync's budget.
         min_available = replicas_of(d) - max_unavailable(d)
-        available = status_sum([*olds, new_rs], "availableReplicas")
-        if available > min_available:
-            to_remove = available - min_available
+        available = sum(min(int(_status(rs).get("availableReplicas") or 0), replicas_of(rs)) for rs in [*olds, new_rs])
+        if available > min_available and total < budget:
+            to_remove = min(available - min_available, budget - total)
             removed = 0
             for i, rs in enumerate(olds):
                 if removed >= to_remove:
