@@ -20,6 +20,7 @@ from kubeha.apiserver import admission, limits, startup
 from kubeha.apiserver.app import AUTHZ, CTX, POLICY, REST, build_app
 from kubeha.apiserver.config import ServerConfig
 from kubeha.apiserver.rest import Rest
+from kubeha.machinery import process
 
 log = logging.getLogger("kubeha.apiserver")
 
@@ -286,21 +287,8 @@ async def _start_watch_caches(rest: Rest) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.v >= 4 else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    try:
-        import uvloop
-
-        uvloop.install()
-    except ImportError:
-        pass
-    try:
-        return asyncio.run(serve(args))
-    except KeyboardInterrupt:
-        return 0
+    process.setup_logging(args.v)
+    return process.run(serve(args))
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ import kubeha.controllers as controllers_pkg
 from kubeha.client.kubeconfig import load_kubeconfig
 from kubeha.client.rest import ApiClient
 from kubeha.controllers.context import CONTROLLERS, ControllerContext, ControllerOptions, enabled
+from kubeha.machinery import process
 from kubeha.machinery.informer import SharedInformerFactory
 from kubeha.machinery.leaderelection import LeaderElectionConfig, add_leader_election_flags, parse_duration
 from kubeha.machinery.tasks import TaskSet
@@ -180,21 +181,8 @@ async def serve(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.v >= 4 else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    try:
-        import uvloop
-
-        uvloop.install()
-    except ImportError:
-        pass
-    try:
-        return asyncio.run(serve(args))
-    except KeyboardInterrupt:
-        return 0
+    process.setup_logging(args.v)
+    return process.run(serve(args))
 
 
 if __name__ == "__main__":

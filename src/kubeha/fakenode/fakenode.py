@@ -32,6 +32,7 @@ from kubeha.client.resources import LEASES, NODES, PODS
 from kubeha.client.rest import ApiClient
 from kubeha.fakenode import objects
 from kubeha.fakenode.objects import NODE_LEASE_NAMESPACE, NodeTemplate, Obj, PodIPs
+from kubeha.machinery import process
 from kubeha.machinery.controller import Controller, Requeue
 from kubeha.machinery.informer import SharedInformer, SharedInformerFactory
 from kubeha.machinery.leaderelection import parse_duration
@@ -359,16 +360,9 @@ async def serve(opts: FakeNodeOptions) -> int:
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.v >= 2 else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    process.setup_logging(args.v, debug_from=2)
     try:
         opts = options_from_args(args)
     except ValueError as e:
         build_parser().error(str(e))
-    with contextlib.suppress(ImportError):
-        import uvloop
-
-        uvloop.install()
-    return asyncio.run(serve(opts))
+    return process.run(serve(opts))

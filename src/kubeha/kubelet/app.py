@@ -23,6 +23,7 @@ from kubeha.kubelet.runtime.host import HostRuntime
 from kubeha.kubelet.server import KubeletServer
 from kubeha.kubelet.server import ServerConfig as HttpConfig
 from kubeha.kubelet.volumes import VolumeManager
+from kubeha.machinery import process
 from kubeha.machinery.leaderelection import parse_duration
 
 log = logging.getLogger("kubeha.kubelet")
@@ -196,13 +197,12 @@ async def serve(args: argparse.Namespace) -> int:
 def main(argv: list[str]) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.v >= 2 else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    process.setup_logging(args.v, debug_from=2)
     try:
         parse_labels(args.node_labels)
         parse_taints(args.register_with_taints)
     except ValueError as e:
         parser.error(str(e))
-    return asyncio.run(serve(args))
+    # asyncio's own loop: the host runtime's container processes and ptys stop being supervised
+    # correctly under uvloop (probes and restarts never happen; seen in test_kubelet_host)
+    return process.run(serve(args), use_uvloop=False)

@@ -12,12 +12,12 @@ import asyncio
 import contextlib
 import logging
 import signal
-import sys
 from typing import Any
 
 from kubeha.client.kubeconfig import load_kubeconfig
 from kubeha.client.resources import NAMESPACES, NODES, PODS, REPLICASETS, SERVICES, STATEFULSETS
 from kubeha.client.rest import ApiClient
+from kubeha.machinery import process
 from kubeha.machinery.events import EventRecorder
 from kubeha.machinery.informer import SharedInformerFactory
 from kubeha.machinery.leaderelection import LeaderElectionConfig, add_leader_election_flags
@@ -145,11 +145,7 @@ async def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.v >= 4 else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    process.setup_logging(args.v)
 
     async def guarded() -> int:
         task = asyncio.current_task()
@@ -162,9 +158,4 @@ def main(argv: list[str] | None = None) -> int:
         except asyncio.CancelledError:
             return 0
 
-    try:
-        import uvloop
-
-        return uvloop.run(guarded())
-    except ImportError:
-        return asyncio.run(guarded())
+    return process.run(guarded())
