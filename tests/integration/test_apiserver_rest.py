@@ -104,7 +104,9 @@ async def test_field_validation(api: Api) -> None:
     body["bar"] = 2
     code, st = await api.post(CM.format(ns=ns) + "?fieldValidation=Strict", body)
     assert code == 400
-    assert st["message"].startswith("ConfigMap in version \"v1\" cannot be handled as a ConfigMap: strict decoding error: ")
+    assert st["message"].startswith(
+        'ConfigMap in version "v1" cannot be handled as a ConfigMap: strict decoding error: '
+    )
     assert 'unknown field "bar"' in st["message"] and 'unknown field "spec"' in st["message"]
 
     code, obj, headers = await api.call("POST", CM.format(ns=ns) + "?fieldValidation=Warn", body)
