@@ -190,4 +190,24 @@ def type_meta_fields() -> tuple[Field, Field]:
 
 
 META = "io.k8s.apimachinery.pkg.apis.meta.v1."
+
+
+def object_meta_field(doc: str = "Standard object metadata.") -> Field:
+    """The ``metadata`` field of a top-level kind."""
+    return f("metadata", 1, META + "ObjectMeta", doc)
+
+
+def list_struct(prefix: str, gvk: tuple[str, str, str], doc: str, items_doc: str) -> Struct:
+    """Declare ``<Kind>List`` for the kind ``gvk`` whose struct is ``prefix + kind``."""
+    group, version, kind = gvk
+    return struct(
+        prefix + kind + "List",
+        doc,
+        *type_meta_fields(),
+        f("metadata", 1, META + "ListMeta", "Standard list metadata."),
+        f("items", 2, list_of(prefix + kind), items_doc, required=True),
+        gvk=(group, version, kind + "List"),
+    )
+
+
 CORE = "io.k8s.api.core.v1."

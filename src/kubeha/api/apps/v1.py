@@ -32,7 +32,9 @@ from kubeha.api.schema import (
     Obj,
     f,
     list_of,
+    list_struct,
     map_of,
+    object_meta_field,
     struct,
     type_meta_fields,
 )
@@ -44,19 +46,11 @@ P = "io.k8s.api.apps.v1."
 ROLLING_UPDATE = "RollingUpdate"
 
 
-def _meta() -> Field:
-    return f("metadata", 1, META + "ObjectMeta", "Standard object metadata.")
+_meta = object_meta_field
 
 
 def _list_struct(kind: str, doc: str) -> None:
-    struct(
-        P + kind + "List",
-        doc,
-        *type_meta_fields(),
-        f("metadata", 1, META + "ListMeta", "Standard list metadata."),
-        f("items", 2, list_of(P + kind), f"Items is the list of {kind}s.", required=True),
-        gvk=(GROUP, VERSION, kind + "List"),
-    )
+    list_struct(P, (GROUP, VERSION, kind), doc, f"Items is the list of {kind}s.")
 
 
 def _condition(kind: str, *, with_update_time: bool = False) -> None:

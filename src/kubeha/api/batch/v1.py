@@ -25,10 +25,11 @@ from kubeha.api.schema import (
     META,
     STRING,
     TIME,
-    Field,
     Obj,
     f,
     list_of,
+    list_struct,
+    object_meta_field,
     struct,
     type_meta_fields,
 )
@@ -51,19 +52,11 @@ NON_INDEXED, INDEXED = "NonIndexed", "Indexed"
 MAX_PARALLELISM_INDEXED = 100_000
 
 
-def _meta() -> Field:
-    return f("metadata", 1, META + "ObjectMeta", "Standard object metadata.")
+_meta = object_meta_field
 
 
 def _list_struct(kind: str, doc: str) -> None:
-    struct(
-        P + kind + "List",
-        doc,
-        *type_meta_fields(),
-        f("metadata", 1, META + "ListMeta", "Standard list metadata."),
-        f("items", 2, list_of(P + kind), f"The {kind}s.", required=True),
-        gvk=(GROUP, VERSION, kind + "List"),
-    )
+    list_struct(P, (GROUP, VERSION, kind), doc, f"The {kind}s.")
 
 
 # -- Job ------------------------------------------------------------------------------------------
