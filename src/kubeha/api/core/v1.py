@@ -967,6 +967,27 @@ def validate_service_spec(spec: Obj, annotations: dict[str, str] | None = None) 
     return causes
 
 
+def _validate_port_entry(p: Obj, path: str, several: bool, names: set[str]) -> list[Cause]:
+    """What service and endpoints ports share: a name (required when there are several, a DNS
+    label, unique; recorded in ``names``), the port number and the protocol."""
+    causes: list[Cause] = []
+    name = p.get("name") or ""
+    if several and not name:
+        causes.append(required(f"{path}.name"))
+    elif name:
+        causes += validation.validate_dns1123_label(name, f"{path}.name")
+        if name in names:
+            causes.append(duplicate(f"{path}.name", name))
+        names.add(name)
+    causes += validation.validate_port_number(p.get("port"), f"{path}.port")
+    proto = p.get("protocol") or ""
+    if not proto:
+        causes.append(required(f"{path}.protocol"))
+    elif proto not in PROTOCOLS:
+        causes.append(not_supported(f"{path}.protocol", proto, list(PROTOCOLS)))
+    return causes
+
+
 def _validate_service_ports(spec: Obj, ports: list[Any], headless: bool) -> list[Cause]:
     causes: list[Cause] = []
     stype = spec.get("type")
@@ -979,21 +1000,9 @@ def _validate_service_ports(spec: Obj, ports: list[Any], headless: bool) -> list
         if not isinstance(p, dict):
             causes.append(invalid_value(path, p, "must be an object"))
             continue
-        name = p.get("name") or ""
-        if len(ports) > 1 and not name:
-            causes.append(required(f"{path}.name"))
-        elif name:
-            causes += validation.validate_dns1123_label(name, f"{path}.name")
-            if name in names:
-                causes.append(duplicate(f"{path}.name", name))
-            names.add(name)
-        causes += validation.validate_port_number(p.get("port"), f"{path}.port")
+        causes += _validate_port_entry(p, path, len(ports) > 1, names)
         proto = p.get("protocol") or ""
-        if not proto:
-            causes.append(required(f"{path}.protocol"))
-        elif proto not in PROTOCOLS:
-            causes.append(not_supported(f"{path}.protocol", proto, list(PROTOCOLS)))
-        elif stype == "LoadBalancer":
+        if stype == "LoadBalancer" and proto in PROTOCOLS:
             lb_protocols.add(proto)
         target = p.get("targetPort")
         if isinstance(target, str):
@@ -1278,20 +1287,7 @@ def validate_endpoints(obj: Obj) -> list[Cause]:
             if not isinstance(p, dict):
                 causes.append(invalid_value(pp, p, "must be an object"))
                 continue
-            name = p.get("name") or ""
-            if len(ports) > 1 and not name:
-                causes.append(required(f"{pp}.name"))
-            elif name:
-                causes += validation.validate_dns1123_label(name, f"{pp}.name")
-                if name in names:
-                    causes.append(duplicate(f"{pp}.name", name))
-                names.add(name)
-            causes += validation.validate_port_number(p.get("port"), f"{pp}.port")
-            proto = p.get("protocol") or ""
-            if not proto:
-                causes.append(required(f"{pp}.protocol"))
-            elif proto not in PROTOCOLS:
-                causes.append(not_supported(f"{pp}.protocol", proto, list(PROTOCOLS)))
+            causes += _validate_port_entry(p, pp, len(ports) > 1, names)
     return causes
 
 
