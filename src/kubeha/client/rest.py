@@ -18,7 +18,6 @@ import asyncio
 import base64
 import logging
 import random
-import time
 from collections.abc import AsyncGenerator, Mapping
 from types import TracebackType
 from typing import Any
@@ -27,6 +26,7 @@ import aiohttp
 import orjson
 
 from kubeha.api.errors import StatusError
+from kubeha.client.flowcontrol import TokenBucket
 from kubeha.client.kubeconfig import ClientConfig
 from kubeha.client.resources import ResourceRef
 
@@ -70,33 +70,6 @@ class ApiConnectionError(ConnectionError):
 
 class ApiTimeoutError(ApiConnectionError):
     """No answer within the client's timeout (the outcome of a write is unknown)."""
-
-
-class TokenBucket:
-    """Client-side rate limit: ``qps`` sustained, bursts of up to ``burst`` (client-go's flowcontrol).
-
-    Each caller reserves a token and sleeps until it is due, so waiting callers are served in order.
-    """
-
-    def __init__(self, qps: float, burst: int, clock: Any = time.monotonic) -> None:
-        self.qps = qps
-        self.burst = max(1, burst or int(qps) or 1)
-        self._clock = clock
-        self._tokens = float(self.burst)
-        self._last = clock()
-
-    def reserve(self) -> float:
-        """Take one token; the seconds to wait before using it."""
-        now = self._clock()
-        self._tokens = min(float(self.burst), self._tokens + (now - self._last) * self.qps)
-        self._last = now
-        self._tokens -= 1.0
-        return 0.0 if self._tokens >= 0 else -self._tokens / self.qps
-
-    async def acquire(self) -> None:
-        delay = self.reserve()
-        if delay > 0:
-            await asyncio.sleep(delay)
 
 
 def status_error(code: int, body: bytes, headers: Mapping[str, str] | None = None) -> StatusError:

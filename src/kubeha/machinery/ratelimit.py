@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable, Hashable
 from typing import Protocol
 
+from kubeha.client.flowcontrol import TokenBucket
+
 Clock = Callable[[], float]
 
 
@@ -47,41 +49,17 @@ class ItemExponentialFailureRateLimiter:
         return self._failures.get(item, 0)
 
 
-class BucketRateLimiter:
-    """Overall token bucket: ``qps`` tokens a second, at most ``burst`` saved up.
-
-    Like ``rate.Limiter.Reserve``, every call takes a token now, possibly one that only exists in
-    the future, and returns how long the caller must wait for it. So N calls in a burst past the
-    bucket's capacity get delays 1/qps, 2/qps, ... apart.
-    """
+class BucketRateLimiter(TokenBucket):
+    """Overall token bucket as a rate limiter: ``qps`` tokens a second, at most ``burst`` saved
+    up; every ``when`` reserves a token (see :meth:`TokenBucket.reserve`)."""
 
     def __init__(self, qps: float = 10.0, burst: int = 100, clock: Clock = time.monotonic) -> None:
         if qps <= 0 or burst <= 0:
             raise ValueError("qps and burst must be positive")
-        self.qps = qps
-        self.burst = burst
-        self._clock = clock
-        self._tokens = float(burst)
-        self._last = clock()
+        super().__init__(qps, burst, clock)
 
     def when(self, item: Hashable) -> float:
-        now = self._clock()
-        self._tokens = min(float(self.burst), self._tokens + (now - self._last) * self.qps)
-        self._last = now
-        self._tokens -= 1.0
-        if self._tokens >= 0:
-            return 0.0
-        return -self._tokens / self.qps
-
-    def try_take(self) -> bool:
-        """Take a token only if one is there now (a filter, not a scheduler: never borrows)."""
-        now = self._clock()
-        self._tokens = min(float(self.burst), self._tokens + (now - self._last) * self.qps)
-        self._last = now
-        if self._tokens < 1.0:
-            return False
-        self._tokens -= 1.0
-        return True
+        return self.reserve()
 
     def forget(self, item: Hashable) -> None:
         pass  # the bucket is shared by all items; nothing per item to forget
