@@ -6,6 +6,7 @@ within its grace period. Everything created (containers, bridge, daemon) is remo
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import random
 import shutil
@@ -15,7 +16,7 @@ import tempfile
 import time
 import urllib.request
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from kubeha.client import ApiClient, load_kubeconfig
 from kubeha.client.resources import NAMESPACES, NODES, PODS
 from kubeha.kubelet.images import build_demo
 from kubeha.kubelet.runtime.docker import DockerRuntime
+from tests.support import waiting
 from tests.support.apiserver import ApiServer
 from tests.support.docker import PrivateDocker, docker_available
 
@@ -40,15 +42,8 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-async def eventually(check: Callable[[], Awaitable[Any]], within: float = 60.0, every: float = 0.3) -> Any:
-    deadline = time.monotonic() + within
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(every)
-    raise AssertionError(f"condition not met within {within}s (last: {last!r})")
+# this module's patience; waiting.eventually does the polling
+eventually = functools.partial(waiting.eventually, within=60.0, every=0.3)
 
 
 def link_exists(name: str) -> bool:
@@ -126,7 +121,7 @@ def kubelet(docker: PrivateDocker, apiservers: list[ApiServer], cidr: str) -> It
                     return False
                 return True
 
-            await eventually(registered, 30)
+            await eventually(registered, within=30)
             # no controller-manager here: assign the podCIDR as its node IPAM would
             await c.patch(NODES, k.name, {"spec": {"podCIDR": cidr, "podCIDRs": [cidr]}})
 
@@ -183,7 +178,7 @@ async def test_httpd_pod_gets_an_ip_and_serves(
         return st if st.get("phase") == "Running" and st.get("podIP") else None
 
     try:
-        st = await eventually(running, 60)
+        st = await eventually(running, within=60)
     except AssertionError:
         raise AssertionError(f"{await status(client, ns, 'web')}\n{kubelet.log()}") from None
     ip = st["podIP"]
@@ -202,7 +197,7 @@ async def test_httpd_pod_gets_an_ip_and_serves(
                 b"GET / HTTP" in out or b"response:200" in out or ip.encode() in out or b"127.0.0.1" in out or bool(out)
             )
 
-        await eventually(logged, 10)
+        await eventually(logged, within=10)
         # resolv.conf and hosts were written for the pod
         code, out, _ = await rt.exec_sync(cid, ["cat", "/etc/hosts"], 10)
         assert code == 0 and b"web" in out and ip.encode() in out
@@ -222,7 +217,7 @@ async def test_liveness_failure_restarts(kubelet: Kubelet, client: ApiClient, ns
         return int(cs[0].get("restartCount") or 0) >= 1
 
     try:
-        await eventually(restarted, 60)
+        await eventually(restarted, within=60)
     except AssertionError:
         raise AssertionError(kubelet.log()) from None
 
@@ -234,7 +229,7 @@ async def test_delete_stops_within_grace(kubelet: Kubelet, docker: PrivateDocker
     async def running() -> bool:
         return (await status(client, ns, "gone")).get("phase") == "Running"
 
-    await eventually(running, 60)
+    await eventually(running, within=60)
     uid = (await client.get(PODS, "gone", ns))["metadata"]["uid"]
     t0 = time.monotonic()
     await client.delete(PODS, "gone", ns)
@@ -246,7 +241,7 @@ async def test_delete_stops_within_grace(kubelet: Kubelet, docker: PrivateDocker
             return e.code == 404
         return False
 
-    await eventually(removed, 20)
+    await eventually(removed, within=20)
     assert time.monotonic() - t0 < 3 + 5
     left = await asyncio.to_thread(
         subprocess.run,

@@ -11,10 +11,11 @@ import asyncio
 import base64
 import contextlib
 import datetime
+import functools
 import secrets
 import string
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from kubeha.client.resources import CERTIFICATESIGNINGREQUESTS, CONFIGMAPS, NAME
 from kubeha.controllers import bootstrapsigner, certificates, tokencleaner
 from kubeha.controllers.context import ControllerContext, ControllerOptions
 from kubeha.machinery.informer import SharedInformerFactory
+from tests.support import waiting
 from tests.support.apiserver import ApiServer, ApiServerFactory
 from tests.support.kubectl import Kubectl, kubectl_path
 from tests.support.pki import PKI
@@ -76,19 +78,8 @@ async def client(server: ApiServer, pki: PKI) -> AsyncIterator[ApiClient]:
             await ctl_client.close()
 
 
-async def eventually(check: Callable[[], Awaitable[Any]], within: float = 20.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + within
-    last: BaseException | None = None
-    while True:
-        try:
-            result = await check()
-            if result:
-                return result
-        except (AssertionError, StatusError) as e:
-            last = e
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"condition not met within {within}s (last: {last!r})")
-        await asyncio.sleep(0.1)
+# this module's patience; waiting.eventually does the polling
+eventually = functools.partial(waiting.eventually, within=20.0, every=0.1, retry_on=(AssertionError, StatusError))
 
 
 def _rand(n: int) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import shutil
@@ -13,9 +14,8 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,20 +26,14 @@ from kubeha.api.errors import StatusError
 from kubeha.cli.procs import stop_process
 from kubeha.client import ApiClient, load_kubeconfig
 from kubeha.client.resources import LEASES, NAMESPACES, NODES, PODS
+from tests.support import waiting
 from tests.support.apiserver import ApiServer
 
 Obj = dict[str, Any]
 
 
-async def eventually(check: Callable[[], Awaitable[Any]], within: float = 30.0, every: float = 0.2) -> Any:
-    deadline = time.monotonic() + within
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(every)
-    raise AssertionError(f"condition not met within {within}s (last: {last!r})")
+# this module's patience; waiting.eventually does the polling
+eventually = functools.partial(waiting.eventually, within=30.0, every=0.2)
 
 
 def pid_alive(pid: int) -> bool:

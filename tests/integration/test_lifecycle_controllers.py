@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ from kubeha.client.resources import (
 from kubeha.controllers import endpoints, endpointslice, garbagecollector, namespace, serviceaccount
 from kubeha.controllers.context import ControllerContext
 from kubeha.machinery.informer import SharedInformerFactory
+from tests.support import waiting
 from tests.support.apiserver import ApiServer
 from tests.support.kubectl import Kubectl, kubectl_path
 
@@ -71,20 +73,8 @@ async def client(apiservers: list[ApiServer]) -> AsyncIterator[ApiClient]:
             await ctl_client.close()
 
 
-async def eventually(check: Callable[[], Awaitable[Any]], within: float = 20.0) -> Any:
-    """Poll ``check`` until it returns something truthy (assertion errors count as not yet)."""
-    deadline = asyncio.get_running_loop().time() + within
-    last: BaseException | None = None
-    while True:
-        try:
-            result = await check()
-            if result:
-                return result
-        except (AssertionError, StatusError) as e:
-            last = e
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"condition not met within {within}s (last: {last!r})")
-        await asyncio.sleep(0.1)
+# this module's patience; waiting.eventually does the polling
+eventually = functools.partial(waiting.eventually, within=20.0, every=0.1, retry_on=(AssertionError, StatusError))
 
 
 async def gone(c: ApiClient, res: Any, name: str, ns: str | None = None) -> bool:

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from kubeha.controllers.context import ControllerContext, ControllerOptions
 from kubeha.controllers.nodeipam import NodeIpamController
 from kubeha.controllers.nodelifecycle import TAINT_UNREACHABLE, NodeLifecycleController
 from kubeha.machinery.informer import SharedInformerFactory
+from tests.support import waiting
 from tests.support.apiserver import ApiServer
 
 Obj = dict[str, Any]
@@ -35,15 +37,8 @@ def now_rfc3339(micro: bool = False) -> str:
     return f"{base}.{int((t % 1) * 1e6):06d}Z" if micro else base + "Z"
 
 
-async def eventually(check: Callable[[], Awaitable[Any]], within: float = 20.0, every: float = 0.1) -> Any:
-    deadline = time.monotonic() + within
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(every)
-    raise AssertionError(f"condition not met within {within}s (last: {last!r})")
+# this module's patience; waiting.eventually does the polling
+eventually = functools.partial(waiting.eventually, within=20.0, every=0.1)
 
 
 class FakeKubelet:

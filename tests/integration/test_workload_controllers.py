@@ -9,7 +9,7 @@ import contextlib
 import functools
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -29,6 +29,7 @@ from kubeha.client.resources import (
 )
 from kubeha.controllers.context import ControllerContext, ControllerOptions
 from kubeha.machinery.informer import SharedInformerFactory
+from tests.support import waiting
 from tests.support.apiserver import ApiServer
 
 Obj = dict[str, Any]
@@ -65,16 +66,8 @@ class Harness:
         await self.client.patch(PODS, pod["metadata"]["name"], {"status": status}, self.ns, subresource="status")
 
 
-async def eventually(check: Callable[[], Awaitable[Any]], within: float = 20.0, every: float = 0.2) -> Any:
-    """Poll ``check`` (the test's view, not the controller's) until it returns something truthy."""
-    deadline = time.monotonic() + within
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(every)
-    raise AssertionError(f"condition not met within {within}s (last: {last!r})")
+# this module's patience; waiting.eventually does the polling
+eventually = functools.partial(waiting.eventually, within=20.0, every=0.2)
 
 
 @pytest.fixture
