@@ -107,7 +107,7 @@ test: deps lint
 	$(BIN)/pytest -p no:cacheprovider tests/unit tests/integration tests/fuzz
 
 bench: deps
-	@for b in codec_bench etcd_bench api_bench scheduler_bench authz_bench; do \
+	@for b in codec_bench etcd_bench api_bench scheduler_bench authz_bench kubelet_bench; do \
 	  if [ -f benchmarks/$$b.py ]; then echo "== $$b"; $(BIN)/python benchmarks/$$b.py; fi; \
 	done
 
