@@ -10,12 +10,15 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import socket
 from typing import Any
 
+from kubeha.api.errors import StatusError
 from kubeha.client.kubeconfig import load_kubeconfig
 from kubeha.client.rest import ApiClient
+from kubeha.kubelet import bootstrap
 from kubeha.kubelet.kubelet import Kubelet, KubeletConfig
 from kubeha.kubelet.node import NodeConfig, NodeManager, detect_node_ip
 from kubeha.kubelet.runtime.docker import DEFAULT_SANDBOX_IMAGE, DockerRuntime, MultiRuntime
@@ -52,9 +55,33 @@ def parse_taints(text: str) -> list[dict[str, str]]:
     return out
 
 
+def _bool(text: str) -> bool:
+    low = text.lower()
+    if low in ("1", "t", "true", "yes"):
+        return True
+    if low in ("0", "f", "false", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"invalid boolean {text!r}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="kubeha kubelet", description="Run the pods bound to this node.")
     p.add_argument("--kubeconfig", default=None, help="kubeconfig for the api-server (default: $KUBECONFIG)")
+    p.add_argument(
+        "--bootstrap-kubeconfig",
+        default="",
+        help="kubeconfig (bootstrap token) to request a client certificate with when --kubeconfig is missing "
+        "or its certificate expired; the result is written to --kubeconfig",
+    )
+    p.add_argument("--cert-dir", default="", help="client certificate directory (default: <root-dir>/pki)")
+    p.add_argument(
+        "--rotate-certificates",
+        type=_bool,
+        nargs="?",
+        const=True,
+        default=False,
+        help="request a new client certificate at 70-90%% of the current one's lifetime",
+    )
     p.add_argument("--hostname-override", default="", help="node name (default: the host name)")
     p.add_argument("--node-ip", default="", help="the node's InternalIP (default: detected)")
     p.add_argument("--node-labels", default="", help="labels to add at registration, k=v,...")
@@ -95,6 +122,14 @@ def build_parser() -> argparse.ArgumentParser:
 async def serve(args: argparse.Namespace) -> int:
     name = (args.hostname_override or socket.gethostname()).lower()
     node_ip = args.node_ip or detect_node_ip()
+    cert_dir = args.cert_dir or os.path.join(args.root_dir, "pki")
+    if args.bootstrap_kubeconfig:
+        try:
+            await bootstrap.load_client_cert(args.kubeconfig, args.bootstrap_kubeconfig, cert_dir, name)
+        except (bootstrap.BootstrapError, StatusError, OSError) as e:
+            # as upstream: the kubelet exits and its supervisor starts it again (same key, same request)
+            log.error("failed to run kubelet: unable to load bootstrap kubeconfig or obtain a certificate: %s", e)
+            return 1
     client = ApiClient(load_kubeconfig(args.kubeconfig), user_agent=f"kubelet/{name}")
     host = HostRuntime(args.root_dir, node_ip)
     runtime: Any = host
@@ -174,6 +209,9 @@ async def serve(args: argparse.Namespace) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     runner = asyncio.create_task(kubelet.run(), name="kubelet")
+    rotator = None
+    if args.rotate_certificates:
+        rotator = asyncio.create_task(bootstrap.ClientCertRotator(client, cert_dir, name).run(), name="cert-rotation")
     stopper = asyncio.create_task(stop.wait())
     try:
         await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
@@ -187,6 +225,8 @@ async def serve(args: argparse.Namespace) -> int:
         return 0
     finally:
         stopper.cancel()
+        if rotator is not None:
+            rotator.cancel()
         if server is not None:
             await server.stop()
         await client.close()
@@ -203,6 +243,8 @@ def main(argv: list[str]) -> int:
         parse_taints(args.register_with_taints)
     except ValueError as e:
         parser.error(str(e))
+    if args.bootstrap_kubeconfig and not args.kubeconfig:
+        parser.error("--bootstrap-kubeconfig needs --kubeconfig: the path the obtained credentials are written to")
     # asyncio's own loop: the host runtime's container processes and ptys stop being supervised
     # correctly under uvloop (probes and restarts never happen; seen in test_kubelet_host)
     return process.run(serve(args), use_uvloop=False)
