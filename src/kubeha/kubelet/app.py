@@ -21,8 +21,10 @@ from kubeha.client.rest import ApiClient
 from kubeha.kubelet import bootstrap
 from kubeha.kubelet.kubelet import Kubelet, KubeletConfig
 from kubeha.kubelet.node import NodeConfig, NodeManager, detect_node_ip
-from kubeha.kubelet.runtime.docker import DEFAULT_SANDBOX_IMAGE, DockerRuntime, MultiRuntime
+from kubeha.kubelet.runtime.docker import DockerRuntime
+from kubeha.kubelet.runtime.dockerspec import DEFAULT_SANDBOX_IMAGE
 from kubeha.kubelet.runtime.host import HostRuntime
+from kubeha.kubelet.runtime.multi import MultiRuntime
 from kubeha.kubelet.server import KubeletServer
 from kubeha.kubelet.server import ServerConfig as HttpConfig
 from kubeha.kubelet.volumes import VolumeManager

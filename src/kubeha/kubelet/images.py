@@ -23,7 +23,8 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from kubeha.kubelet.runtime.docker import DEFAULT_ENDPOINT, DEFAULT_SANDBOX_IMAGE, DockerClient, split_image
+from kubeha.kubelet.runtime.dockerapi import DEFAULT_ENDPOINT, DockerClient, split_image
+from kubeha.kubelet.runtime.dockerspec import DEFAULT_SANDBOX_IMAGE
 
 BUSYBOX_CANDIDATES = ("/bin/busybox", "/usr/bin/busybox")
 DEMO_CMD = '["httpd", "-f", "-v", "-p", "80", "-h", "/www"]'

@@ -11,6 +11,9 @@ Labels (upstream's dockershim names plus ``kubeha.node``) let a restarted kubele
 everything by listing containers, and let several kubelets share one Docker engine. Per-pod
 files live under ``<root-dir>/pods/<uid>/``: ``sandbox.json`` (the CNI result: pod IP),
 ``etc-hosts`` and ``resolv.conf`` (bind-mounted into every container).
+
+Modules: ``dockerapi`` (the Engine API client), ``dockerspec`` (pure translations of pod specs),
+``dockerexec`` (interactive exec), this one (the runtime), ``multi`` (routing between runtimes).
 """
 
 from __future__ import annotations
@@ -21,8 +24,8 @@ import json
 import logging
 import math
 import os
+import re
 import shutil
-import struct
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
@@ -33,38 +36,39 @@ from urllib.parse import quote
 
 import aiohttp
 
-from kubeha.api.core.pod import parse_quantity
-from kubeha.kubelet import logs as crilog
 from kubeha.kubelet.cni import CNI, CNIError, result_ips
-from kubeha.kubelet.runtime import CREATED, EXITED, RUNNING, ContainerState, Mount, Obj, RuntimePod, Sandbox
+from kubeha.kubelet.runtime import ContainerState, ExecProcess, Mount, Obj, RuntimePod, Sandbox
+from kubeha.kubelet.runtime.dockerapi import DEFAULT_ENDPOINT, STDERR, DockerClient, DockerError, demux
+from kubeha.kubelet.runtime.dockerexec import DockerExec
+from kubeha.kubelet.runtime.dockerspec import (
+    DEFAULT_SANDBOX_IMAGE,
+    HANDLER,
+    L_NODE,
+    L_POD_NAME,
+    L_POD_NS,
+    L_POD_UID,
+    L_TYPE,
+    TYPE_SANDBOX,
+    container_config,
+    container_name,
+    container_state,
+    host_network,
+    hosts_file,
+    meta,
+    parse_name,
+    resolv_conf,
+    sandbox_config,
+    sandbox_name,
+)
 
 log = logging.getLogger(__name__)
 
-HANDLER = "docker"
-API_VERSION = "v1.41"  # Docker 20.10
-DEFAULT_ENDPOINT = "unix:///var/run/docker.sock"
-DEFAULT_SANDBOX_IMAGE = "kubeha/demo:latest"
-SANDBOX_COMMAND = ["sleep", "2147483647"]
-
-L_NODE = "kubeha.node"
-L_TYPE = "io.kubernetes.docker.type"
-L_POD_NAME = "io.kubernetes.pod.name"
-L_POD_NS = "io.kubernetes.pod.namespace"
-L_POD_UID = "io.kubernetes.pod.uid"
-L_CONTAINER = "io.kubernetes.container.name"
-L_SANDBOX = "io.kubernetes.sandbox.id"
-L_ATTEMPT = "annotation.io.kubernetes.container.restartCount"
-TYPE_SANDBOX = "podsandbox"
-TYPE_CONTAINER = "container"
 PULL_BACKOFF_START = 10.0
 PULL_BACKOFF_MAX = 300.0
-
-
-class DockerError(RuntimeError):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(f"docker: {message} (HTTP {status})")
-        self.status = status
-        self.message = message
+# container events that change what a relist would report for the pod
+EVENTS = ("create", "start", "die", "oom", "destroy")
+EVENTS_BACKOFF_START = 0.5
+EVENTS_BACKOFF_MAX = 30.0
 
 
 class ImagePullError(RuntimeError):
@@ -76,487 +80,30 @@ class ImagePullError(RuntimeError):
         self.reason = reason
 
 
-# -- the Engine API client -------------------------------------------------------------------------
-
-
-def socket_path(endpoint: str) -> str:
-    """``unix:///run/docker.sock`` or a bare path -> the socket path."""
-    return endpoint[len("unix://") :] if endpoint.startswith("unix://") else endpoint
-
-
-def demux(buf: bytearray) -> list[tuple[int, bytes]]:
-    """Complete frames of Docker's multiplexed stream (8-byte header: stream, 0, 0, 0, size
-    big-endian), consumed from ``buf``; 1 is stdout, 2 stderr."""
-    out: list[tuple[int, bytes]] = []
-    while len(buf) >= 8:
-        stream, size = buf[0], struct.unpack(">I", bytes(buf[4:8]))[0]
-        if len(buf) < 8 + size:
-            break
-        out.append((stream, bytes(buf[8 : 8 + size])))
-        del buf[: 8 + size]
-    return out
-
-
-class DockerClient:
-    """A small asyncio client for the parts of the Engine API the kubelet uses."""
-
-    def __init__(self, endpoint: str = DEFAULT_ENDPOINT) -> None:
-        self.path = socket_path(endpoint)
-        self._session: aiohttp.ClientSession | None = None
-
-    def _s(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.UnixConnector(path=self.path, limit=64),
-                timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
-            )
-        return self._session
-
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-
-    @staticmethod
-    def url(path: str) -> str:
-        return f"http://docker/{API_VERSION}{path}"
-
-    async def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, Any] | list[tuple[str, Any]] | None = None,
-        body: Any = None,
-        data: bytes | AsyncIterator[bytes] | None = None,
-        headers: Mapping[str, str] | None = None,
-        ok: tuple[int, ...] = (),
-        timeout: float | None = None,  # noqa: ASYNC109
-    ) -> Any:
-        """JSON (or None) for 2xx and for the statuses in ``ok``; DockerError otherwise."""
-        items = params.items() if isinstance(params, Mapping) else (params or [])
-        kwargs: dict[str, Any] = {"params": [(k, str(v)) for k, v in items]}
-        if body is not None:
-            kwargs["json"] = body
-        if data is not None:
-            kwargs["data"] = data
-        if headers:
-            kwargs["headers"] = dict(headers)
-        if timeout is not None:
-            kwargs["timeout"] = aiohttp.ClientTimeout(total=timeout)
-        async with self._s().request(method, self.url(path), **kwargs) as resp:
-            raw = await resp.read()
-            if resp.status >= 300 and resp.status not in ok:
-                msg = raw.decode(errors="replace")
-                with contextlib.suppress(ValueError):
-                    msg = str(json.loads(raw).get("message") or msg)
-                raise DockerError(resp.status, msg.strip())
-            if not raw or resp.status in ok:
-                return None
-            if "json" in resp.headers.get("Content-Type", ""):
-                # /images/create, /images/load and /build stream one JSON object per line
-                try:
-                    return json.loads(raw)
-                except ValueError:
-                    return [json.loads(line) for line in raw.splitlines() if line.strip()]
-            return raw
-
-    async def stream(
-        self, path: str, params: Mapping[str, Any], method: str = "GET", body: Any = None
-    ) -> AsyncIterator[bytes]:
-        kwargs: dict[str, Any] = {"params": {k: str(v) for k, v in params.items()}}
-        if body is not None:
-            kwargs["json"] = body
-        async with self._s().request(method, self.url(path), **kwargs) as resp:
-            if resp.status >= 300:
-                raise DockerError(resp.status, (await resp.read()).decode(errors="replace").strip())
-            async for chunk in resp.content.iter_any():
-                yield chunk
-
-    async def version(self) -> Obj:
-        return dict(await self.request("GET", "/version"))
-
-    async def inspect_container(self, cid: str) -> Obj | None:
-        try:
-            return dict(await self.request("GET", f"/containers/{quote(cid)}/json"))
-        except DockerError as e:
-            if e.status == 404:
-                return None
-            raise
-
-    async def inspect_image(self, image: str) -> Obj | None:
-        try:
-            return dict(await self.request("GET", f"/images/{quote(image, safe='/:@')}/json"))
-        except DockerError as e:
-            if e.status == 404:
-                return None
-            raise
-
-    async def list_containers(self, labels: list[str]) -> list[Obj]:
-        filters = json.dumps({"label": labels})
-        return list(await self.request("GET", "/containers/json", params={"all": 1, "filters": filters}) or [])
-
-    async def create_container(self, name: str, config: Obj) -> str:
-        out = await self.request("POST", "/containers/create", params={"name": name}, body=config)
-        return str(out["Id"])
-
-    async def start(self, cid: str) -> None:
-        await self.request("POST", f"/containers/{quote(cid)}/start", ok=(304,))
-
-    async def stop(self, cid: str, seconds: int) -> None:
-        await self.request("POST", f"/containers/{quote(cid)}/stop", params={"t": seconds}, ok=(304, 404))
-
-    async def kill(self, cid: str) -> None:
-        await self.request("POST", f"/containers/{quote(cid)}/kill", ok=(404, 409))
-
-    async def remove(self, cid: str) -> None:
-        await self.request("DELETE", f"/containers/{quote(cid)}", params={"force": 1, "v": 1}, ok=(404,))
-
-    async def pull(self, image: str, timeout: float) -> None:  # noqa: ASYNC109
-        name, tag = split_image(image)
-        out = await self.request("POST", "/images/create", params={"fromImage": name, "tag": tag}, timeout=timeout)
-        _raise_stream_error(out)
-
-    async def import_image(self, rootfs_tar: bytes, repo: str, tag: str, changes: list[str]) -> None:
-        """``docker import``: a root filesystem tarball as a one-layer image."""
-        params = [("fromSrc", "-"), ("repo", repo), ("tag", tag), *(("changes", c) for c in changes)]
-        out = await self.request(
-            "POST", "/images/create", params=params, data=rootfs_tar, headers={"Content-Type": "application/x-tar"}
-        )
-        _raise_stream_error(out)
-
-    async def load_image(self, data: bytes | AsyncIterator[bytes]) -> list[str]:
-        """``docker load``: an image archive (``docker save`` format); the loaded image names."""
-        out = await self.request(
-            "POST", "/images/load", params={"quiet": 1}, data=data, headers={"Content-Type": "application/x-tar"}
-        )
-        _raise_stream_error(out)
-        msgs = out if isinstance(out, list) else [out]
-        return [str(m.get("stream", "")).strip() for m in msgs if isinstance(m, dict) and m.get("stream")]
-
-    async def exec_run(self, cid: str, cmd: list[str]) -> tuple[int, bytes, bytes]:
-        created = await self.request(
-            "POST",
-            f"/containers/{quote(cid)}/exec",
-            body={"Cmd": cmd, "AttachStdout": True, "AttachStderr": True, "Tty": False},
-        )
-        eid = str(created["Id"])
-        buf = bytearray()
-        out, err = bytearray(), bytearray()
-        async for chunk in self.stream(f"/exec/{eid}/start", {}, method="POST", body={"Detach": False, "Tty": False}):
-            buf.extend(chunk)
-            for stream, data in demux(buf):
-                (err if stream == 2 else out).extend(data)
-        info = await self.request("GET", f"/exec/{eid}/json")
-        return int(info.get("ExitCode") or 0), bytes(out), bytes(err)
-
-
-def _raise_stream_error(out: Any) -> None:
-    """Streamed image operations report failures in-band, with HTTP 200."""
-    for msg in out if isinstance(out, list) else [out]:
-        if isinstance(msg, dict) and msg.get("error"):
-            raise DockerError(500, str(msg["error"]))
-
-
-def split_image(image: str) -> tuple[str, str]:
-    """``repo[:tag][@digest]`` -> (repo, tag or digest), tag ``latest`` when none."""
-    if "@" in image:
-        name, digest = image.split("@", 1)
-        return name, digest
-    slash = image.rfind("/")
-    colon = image.rfind(":")
-    if colon > slash:
-        return image[:colon], image[colon + 1 :]
-    return image, "latest"
-
-
-# -- request building (pure) -----------------------------------------------------------------------
-
-
-def _meta(pod: Obj) -> Obj:
-    return pod.get("metadata") or {}
-
-
-def sandbox_name(pod: Obj, attempt: int = 0) -> str:
-    m = _meta(pod)
-    return f"k8s_POD_{m.get('name')}_{m.get('namespace')}_{m.get('uid')}_{attempt}"
-
-
-def container_name(pod: Obj, container: Obj, attempt: int) -> str:
-    m = _meta(pod)
-    return f"k8s_{container.get('name')}_{m.get('name')}_{m.get('namespace')}_{m.get('uid')}_{attempt}"
-
-
-def parse_name(name: str) -> tuple[str, str, int]:
-    """(pod uid, container name, attempt) of one of our container names."""
-    parts = name.lstrip("/").split("_")
-    if len(parts) != 6 or parts[0] != "k8s":
-        raise ValueError(f"not a kubelet container name: {name!r}")
-    return parts[4], parts[1], int(parts[5])
-
-
-def pod_labels(pod: Obj, node: str) -> dict[str, str]:
-    m = _meta(pod)
-    return {
-        L_NODE: node,
-        L_POD_NAME: str(m.get("name") or ""),
-        L_POD_NS: str(m.get("namespace") or ""),
-        L_POD_UID: str(m.get("uid") or ""),
-    }
-
-
-def host_network(pod: Obj) -> bool:
-    return bool((pod.get("spec") or {}).get("hostNetwork"))
-
-
-def sandbox_config(pod: Obj, node: str, image: str) -> Obj:
-    spec = pod.get("spec") or {}
-    labels = {**pod_labels(pod, node), L_TYPE: TYPE_SANDBOX, L_CONTAINER: "POD"}
-    host_cfg: Obj = {
-        "NetworkMode": "host" if host_network(pod) else "none",
-        "IpcMode": "host" if spec.get("hostIPC") else "shareable",
-        "PidMode": "host" if spec.get("hostPID") else "",
-        "RestartPolicy": {"Name": "no"},
-        "LogConfig": {"Type": "json-file"},
-        "Init": False,
-    }
-    cfg: Obj = {"Image": image, "Cmd": SANDBOX_COMMAND, "Entrypoint": [], "Labels": labels, "HostConfig": host_cfg}
-    if not host_network(pod):
-        cfg["Hostname"] = str(spec.get("hostname") or _meta(pod).get("name") or "")[:63]
-    return cfg
-
-
-def _milli(q: Any) -> int:
-    return int(parse_quantity(q) * 1000)
-
-
-def resources_config(container: Obj) -> Obj:
-    """cpu limit -> CFS quota (period 100 ms), cpu request -> shares, memory limit -> Memory."""
-    res = container.get("resources") or {}
-    limits, requests = res.get("limits") or {}, res.get("requests") or {}
-    out: Obj = {}
-    cpu_req = requests.get("cpu", limits.get("cpu"))
-    if cpu_req is not None:
-        out["CpuShares"] = max(2, _milli(cpu_req) * 1024 // 1000)
-    if limits.get("cpu") is not None:
-        out["CpuPeriod"] = 100000
-        out["CpuQuota"] = max(1000, _milli(limits["cpu"]) * 100000 // 1000)
-    if limits.get("memory") is not None:
-        out["Memory"] = int(parse_quantity(limits["memory"]).to_integral_value())
-    return out
-
-
-def security_config(pod: Obj, container: Obj) -> tuple[str, Obj]:
-    """(User, HostConfig fields) from the container's securityContext over the pod's."""
-    psc = (pod.get("spec") or {}).get("securityContext") or {}
-    sc = container.get("securityContext") or {}
-    uid = sc.get("runAsUser", psc.get("runAsUser"))
-    gid = sc.get("runAsGroup", psc.get("runAsGroup"))
-    user = ""
-    if uid is not None:
-        user = str(uid) + (f":{gid}" if gid is not None else "")
-    host: Obj = {}
-    if sc.get("privileged"):
-        host["Privileged"] = True
-    if sc.get("readOnlyRootFilesystem"):
-        host["ReadonlyRootfs"] = True
-    caps = sc.get("capabilities") or {}
-    if caps.get("add"):
-        host["CapAdd"] = [str(c) for c in caps["add"]]
-    if caps.get("drop"):
-        host["CapDrop"] = [str(c) for c in caps["drop"]]
-    groups = psc.get("supplementalGroups") or []
-    if groups:
-        host["GroupAdd"] = [str(g) for g in groups]
-    return user, host
-
-
-def bind(m: Mount) -> str:
-    return f"{m.host_path}:{m.container_path}:{'ro' if m.read_only else 'rw'}"
-
-
-def container_config(
-    pod: Obj,
-    container: Obj,
-    sandbox_id: str,
-    node: str,
-    env: Mapping[str, str],
-    mounts: list[Mount],
-    attempt: int,
-) -> Obj:
-    spec = pod.get("spec") or {}
-    labels = {
-        **pod_labels(pod, node),
-        L_TYPE: TYPE_CONTAINER,
-        L_CONTAINER: str(container.get("name") or ""),
-        L_SANDBOX: sandbox_id,
-        L_ATTEMPT: str(attempt),
-    }
-    joined = f"container:{sandbox_id}"
-    user, sec = security_config(pod, container)
-    host: Obj = {
-        "NetworkMode": joined,
-        "IpcMode": joined,
-        "PidMode": joined if spec.get("shareProcessNamespace") or spec.get("hostPID") else "",
-        "Binds": [bind(m) for m in mounts],
-        "RestartPolicy": {"Name": "no"},
-        "LogConfig": {"Type": "json-file"},
-        **resources_config(container),
-        **sec,
-    }
-    cfg: Obj = {
-        "Image": str(container.get("image") or ""),
-        "Env": [f"{k}={v}" for k, v in env.items()],
-        "Labels": labels,
-        "Tty": bool(container.get("tty")),
-        "OpenStdin": bool(container.get("stdin")),
-        "StdinOnce": bool(container.get("stdinOnce")),
-        "AttachStdin": False,
-        "HostConfig": host,
-    }
-    # command replaces the image's entrypoint, args its cmd (upstream's rules)
-    if container.get("command"):
-        cfg["Entrypoint"] = [str(a) for a in container["command"]]
-        cfg["Cmd"] = [str(a) for a in container.get("args") or []]
-    elif container.get("args"):
-        cfg["Cmd"] = [str(a) for a in container["args"]]
-    if container.get("workingDir"):
-        cfg["WorkingDir"] = str(container["workingDir"])
-    if user:
-        cfg["User"] = user
-    # no ExposedPorts: Docker refuses them with a container: network mode (ports are the sandbox's)
-    return cfg
-
-
-# -- /etc/hosts and /etc/resolv.conf ---------------------------------------------------------------
-
-
-def hosts_file(pod: Obj, pod_ip: str) -> str:
-    """The kubelet-managed /etc/hosts: localhost, the pod's own name, hostAliases."""
-    spec = pod.get("spec") or {}
-    lines = [
-        "# Kubernetes-managed hosts file.",
-        "127.0.0.1\tlocalhost",
-        "::1\tlocalhost ip6-localhost ip6-loopback",
-        "fe00::0\tip6-localnet",
-        "fe00::0\tip6-mcastprefix",
-        "fe00::1\tip6-allnodes",
-        "fe00::2\tip6-allrouters",
-    ]
-    hostname = str(spec.get("hostname") or _meta(pod).get("name") or "")
-    if pod_ip:
-        if spec.get("subdomain"):
-            ns = _meta(pod).get("namespace")
-            lines.append(f"{pod_ip}\t{hostname}.{spec['subdomain']}.{ns}.svc.cluster.local\t{hostname}")
-        else:
-            lines.append(f"{pod_ip}\t{hostname}")
-    aliases = spec.get("hostAliases") or []
-    if aliases:
-        lines.append("")
-        lines.append("# Entries added by HostAliases.")
-        for a in aliases:
-            lines.append(f"{a.get('ip')}\t" + "\t".join(str(h) for h in a.get("hostnames") or ()))
-    return "\n".join(lines) + "\n"
-
-
-def _host_resolv(text: str) -> tuple[list[str], list[str], list[str]]:
-    servers: list[str] = []
-    search: list[str] = []
-    options: list[str] = []
-    for line in text.splitlines():
-        parts = line.split("#", 1)[0].split()
-        if not parts:
-            continue
-        if parts[0] == "nameserver" and len(parts) > 1:
-            servers.append(parts[1])
-        elif parts[0] in ("search", "domain"):
-            search = parts[1:]
-        elif parts[0] == "options":
-            options.extend(parts[1:])
-    return servers, search, options
-
-
-def resolv_conf(pod: Obj, cluster_dns: list[str], cluster_domain: str, host_resolv: str) -> str:
-    """resolv.conf for the pod's dnsPolicy (ClusterFirst, ClusterFirstWithHostNet, Default, None)
-    merged with its dnsConfig, as upstream: cluster search path first, ndots:5."""
-    spec = pod.get("spec") or {}
-    policy = str(spec.get("dnsPolicy") or "ClusterFirst")
-    if policy == "ClusterFirst" and host_network(pod):
-        policy = "Default"  # hostNetwork pods only use cluster DNS with ClusterFirstWithHostNet
-    h_servers, h_search, h_options = _host_resolv(host_resolv)
-    servers: list[str]
-    search: list[str]
-    options: list[str]
-    if policy in ("ClusterFirst", "ClusterFirstWithHostNet") and cluster_dns:
-        ns = _meta(pod).get("namespace") or "default"
-        servers = list(cluster_dns)
-        search = [f"{ns}.svc.{cluster_domain}", f"svc.{cluster_domain}", cluster_domain, *h_search]
-        options = ["ndots:5"]
-    elif policy == "None":
-        servers, search, options = [], [], []
-    else:  # Default (or ClusterFirst without cluster DNS: upstream falls back to the node's)
-        servers, search, options = h_servers, h_search, h_options
-    cfg = spec.get("dnsConfig") or {}
-    servers += [str(s) for s in cfg.get("nameservers") or () if str(s) not in servers]
-    search += [str(s) for s in cfg.get("searches") or () if str(s) not in search]
-    for opt in cfg.get("options") or ():
-        name = str(opt.get("name") or "")
-        options = [o for o in options if o.split(":")[0] != name]
-        options.append(f"{name}:{opt['value']}" if opt.get("value") is not None else name)
-    lines = [f"nameserver {s}" for s in servers[:3]]
-    if search:
-        lines.append("search " + " ".join(search[:32]))
-    if options:
-        lines.append("options " + " ".join(options))
-    return "\n".join(lines) + "\n"
-
-
-# -- the runtime -----------------------------------------------------------------------------------
-
-
-def _time(value: Any) -> datetime | None:
-    if not value or str(value).startswith("0001-"):
-        return None
-    try:
-        return crilog.parse_timestamp(str(value))
-    except ValueError:
-        return None
-
-
-def container_state(name: str, info: Obj) -> ContainerState:
-    """A ContainerState from ``GET /containers/{id}/json``."""
-    _, cname, attempt = parse_name(name)
-    st = info.get("State") or {}
-    status = str(st.get("Status") or "")
-    base: Obj = {
-        "id": name,
-        "name": cname,
-        "attempt": attempt,
-        "image": str((info.get("Config") or {}).get("Image") or ""),
-        "image_id": "docker-pullable://" + str(info.get("Image") or ""),
-        "pid": int(st.get("Pid") or 0),
-        "started_at": _time(st.get("StartedAt")),
-    }
-    if status in ("running", "paused", "restarting"):
-        return ContainerState(state=RUNNING, **base)
-    if status == "created":
-        return ContainerState(state=CREATED, **base)
-    code = int(st.get("ExitCode") or 0)
-    reason = "OOMKilled" if st.get("OOMKilled") else ("Completed" if code == 0 else "Error")
-    return ContainerState(
-        state=EXITED,
-        finished_at=_time(st.get("FinishedAt")),
-        exit_code=code,
-        reason=reason,
-        message=str(st.get("Error") or ""),
-        **base,
-    )
-
-
 @dataclass
 class _PullFailure:
     until: float
     delay: float
     message: str
+
+
+def status_key(status: Any) -> str:
+    """The stable part of a ``/containers/json`` Status ("Up 3 seconds" -> "Up",
+    "Exited (137) 2 minutes ago" -> "Exited (137)"): what changes only when the state does."""
+    m = re.match(r"[A-Za-z]+(?: \(-?\d+\))?", str(status or ""))
+    return m.group(0) if m else ""
+
+
+@dataclass
+class _Listed:
+    """A container as the last relist saw it: the list entry's key and the inspect result."""
+
+    name: str
+    key: tuple[str, str, str]  # (docker id, State, status_key(Status))
+    info: Obj
+    container: ContainerState | None = None  # app/init containers
+    sandbox_running: bool = False
+    host_network: bool = False
 
 
 class DockerRuntime:
@@ -592,7 +139,8 @@ class DockerRuntime:
         self.host_resolv_conf = host_resolv_conf
         self.pull_timeout = pull_timeout
         self.version = "docker://unknown"
-        self._inspect: dict[str, tuple[str, str, Obj]] = {}  # name -> (docker id, list State, inspect)
+        self._inspect: dict[str, _Listed] = {}  # container name -> what its last inspect said
+        self._ips: dict[tuple[str, str], tuple[str, ...]] = {}  # (pod uid, sandbox name) -> pod IPs
         self._pull_failures: dict[str, _PullFailure] = {}
         self._sandbox_locks: dict[str, asyncio.Lock] = {}
 
@@ -609,59 +157,76 @@ class DockerRuntime:
 
     # -- listing ------------------------------------------------------------------------------
 
-    async def _state_of(self, entry: Obj) -> tuple[str, Obj] | None:
+    async def _listed(self, entry: Obj) -> _Listed | None:
+        """What one ``/containers/json`` entry stands for, inspecting the container only when it
+        is new or its state moved since the last relist (a steady node inspects nothing)."""
         name = str((entry.get("Names") or ["/"])[0]).lstrip("/")
-        key = (str(entry.get("Id")), str(entry.get("State")))
+        key = (str(entry.get("Id")), str(entry.get("State")), status_key(entry.get("Status")))
         cached = self._inspect.get(name)
-        if cached is not None and cached[:2] == key:
-            return name, cached[2]
+        if cached is not None and cached.key == key:
+            return cached
         info = await self.client.inspect_container(name)
         if info is None:
             return None
-        self._inspect[name] = (*key, info)
-        return name, info
+        labels = entry.get("Labels") or {}
+        got = _Listed(name, key, info)
+        if labels.get(L_TYPE) == TYPE_SANDBOX:
+            got.sandbox_running = (info.get("State") or {}).get("Status") == "running"
+            got.host_network = (info.get("HostConfig") or {}).get("NetworkMode") == "host"
+        else:
+            with contextlib.suppress(ValueError):
+                got.container = container_state(name, info)
+        self._inspect[name] = got
+        return got
 
     async def list_pods(self) -> list[RuntimePod]:
         entries = await self.client.list_containers([f"{L_NODE}={self.node}"])
         pods: dict[str, RuntimePod] = {}
-        states = await asyncio.gather(*(self._state_of(e) for e in entries))
+        listed = await asyncio.gather(*(self._listed(e) for e in entries))
         seen: set[str] = set()
-        for entry, got in zip(entries, states, strict=True):
+        for entry, got in zip(entries, listed, strict=True):
             if got is None:
                 continue
-            name, info = got
-            seen.add(name)
+            seen.add(got.name)
             labels = entry.get("Labels") or {}
             uid = str(labels.get(L_POD_UID) or "")
             pod = pods.get(uid)
             if pod is None:
                 pod = pods[uid] = RuntimePod(uid, str(labels.get(L_POD_NAME)), str(labels.get(L_POD_NS)))
             if labels.get(L_TYPE) == TYPE_SANDBOX:
-                if (info.get("State") or {}).get("Status") == "running":
-                    ips = tuple(self._saved_ips(uid, name))
-                    if (info.get("HostConfig") or {}).get("NetworkMode") == "host":
-                        ips = (self.node_ip,)
-                    pod.sandbox = Sandbox(name, ips[0] if ips else "", ips)
-                continue
-            with contextlib.suppress(ValueError):
-                pod.containers.append(container_state(name, info))
+                if got.sandbox_running:
+                    ips = (self.node_ip,) if got.host_network else self._saved_ips(uid, got.name)
+                    pod.sandbox = Sandbox(got.name, ips[0] if ips else "", ips)
+            elif got.container is not None:
+                pod.containers.append(got.container)
         for gone in set(self._inspect) - seen:
             del self._inspect[gone]
+        for gone_uid in {u for u, _ in self._ips} - set(pods):
+            self._forget_ips(gone_uid)
         return list(pods.values())
 
-    def _saved_ips(self, uid: str, sandbox: str) -> list[str]:
+    def _saved_ips(self, uid: str, sandbox: str) -> tuple[str, ...]:
+        """The pod IPs CNI gave ``sandbox`` (from sandbox.json; remembered until it is rewritten)."""
+        cached = self._ips.get((uid, sandbox))
+        if cached is not None:
+            return cached
         try:
             saved = json.loads((self.pod_dir(uid) / "sandbox.json").read_text())
         except (OSError, ValueError):
-            return []
-        if saved.get("sandbox") != sandbox:
-            return []
-        return [str(i) for i in saved.get("ips") or ()]
+            return ()
+        ips = tuple(str(i) for i in saved.get("ips") or ()) if saved.get("sandbox") == sandbox else ()
+        if ips:
+            self._ips[(uid, sandbox)] = ips
+        return ips
+
+    def _forget_ips(self, uid: str) -> None:
+        for k in [k for k in self._ips if k[0] == uid]:
+            del self._ips[k]
 
     # -- sandboxes ----------------------------------------------------------------------------
 
     async def run_sandbox(self, pod: Obj) -> Sandbox:
-        uid = str(_meta(pod).get("uid") or "")
+        uid = str(meta(pod).get("uid") or "")
         lock = self._sandbox_locks.setdefault(uid, asyncio.Lock())
         async with lock:
             return await self._run_sandbox(pod, uid)
@@ -674,7 +239,7 @@ class DockerRuntime:
             if info is None:
                 break
             if (info.get("State") or {}).get("Status") == "running":
-                ips = [self.node_ip] if host_network(pod) else self._saved_ips(uid, name)
+                ips = (self.node_ip,) if host_network(pod) else self._saved_ips(uid, name)
                 if ips:
                     return Sandbox(name, ips[0] if ips else "", tuple(ips))
                 await self._setup_network(pod, uid, name, info)  # created but not networked yet
@@ -691,7 +256,7 @@ class DockerRuntime:
         await self.client.start(name)
         info = await self.client.inspect_container(name) or {}
         if host_network(pod):
-            ips = [self.node_ip]
+            ips = (self.node_ip,)
             await self._write_saved(uid, {"sandbox": name, "ips": [], "result": None})
         else:
             try:
@@ -708,6 +273,7 @@ class DockerRuntime:
         tmp = path.with_suffix(".tmp")
         await asyncio.to_thread(tmp.write_text, json.dumps(data))
         await asyncio.to_thread(os.replace, tmp, path)
+        self._forget_ips(uid)  # after the last await: a relist in between may have cached the old IPs
 
     async def _setup_network(self, pod: Obj, uid: str, name: str, info: Obj) -> None:
         pid = int((info.get("State") or {}).get("Pid") or 0)
@@ -736,7 +302,7 @@ class DockerRuntime:
 
     async def check_network(self, pod: Obj) -> None:
         """CNI CHECK of a re-adopted sandbox (logged, not fatal)."""
-        uid = str(_meta(pod).get("uid") or "")
+        uid = str(meta(pod).get("uid") or "")
         try:
             saved = json.loads((self.pod_dir(uid) / "sandbox.json").read_text())
         except (OSError, ValueError):
@@ -785,6 +351,7 @@ class DockerRuntime:
         for e in entries:
             self._inspect.pop(str((e.get("Names") or ["/"])[0]).lstrip("/"), None)
         self._sandbox_locks.pop(pod_uid, None)
+        self._forget_ips(pod_uid)
         # volumes (tmpfs) are unmounted by the volume manager before this
         await asyncio.to_thread(shutil.rmtree, self.pod_dir(pod_uid), True)
 
@@ -823,7 +390,7 @@ class DockerRuntime:
     async def create_container(
         self, pod: Obj, container: Obj, sandbox: Sandbox, env: Mapping[str, str], mounts: list[Mount], attempt: int
     ) -> str:
-        uid = str(_meta(pod).get("uid") or "")
+        uid = str(meta(pod).get("uid") or "")
         image = str(container.get("image") or "")
         await self.ensure_image(image, str(container.get("imagePullPolicy") or "IfNotPresent"))
         d = self.pod_dir(uid)
@@ -870,10 +437,93 @@ class DockerRuntime:
         cmd: list[str],
         timeout: float,  # noqa: ASYNC109 - the runtime interface's per-call deadline
     ) -> tuple[int, bytes, bytes]:
+        """Exec probes and hooks; an overrunning command is killed, then TimeoutError."""
         try:
-            return await asyncio.wait_for(self.client.exec_run(container_id, cmd), timeout)
+            proc = await asyncio.wait_for(
+                DockerExec.start(self.client, container_id, cmd, stdin=False, tty=False), timeout
+            )
+        except (FileNotFoundError, RuntimeError) as e:
+            return 126, b"", str(e).encode()
+        out, err = bytearray(), bytearray()
+
+        async def drain(read: Callable[[], Any], into: bytearray) -> None:
+            while chunk := await read():
+                into.extend(chunk)
+
+        async def run() -> int:
+            await asyncio.gather(drain(proc.read_stdout, out), drain(proc.read_stderr, err))
+            return await proc.wait()
+
+        try:
+            code = await asyncio.wait_for(run(), timeout)
+        except TimeoutError:
+            await proc.kill()
+            raise
+        finally:
+            await proc.close()
+        return code, bytes(out), bytes(err)
+
+    async def exec_stream(self, container_id: str, cmd: list[str], *, stdin: bool, tty: bool) -> ExecProcess:
+        """``kubectl exec``: the command runs as a Docker exec instance (dockerexec.py)."""
+        return await DockerExec.start(self.client, container_id, cmd, stdin=stdin, tty=tty)
+
+    async def attach(self, container_id: str) -> AsyncIterator[tuple[str, bytes]]:
+        """``kubectl attach`` (output only): what the container writes from now on, until it
+        exits; nothing when it is gone or not running."""
+        info = await self.client.inspect_container(container_id)
+        if info is None or not (info.get("State") or {}).get("Running"):
+            return
+        tty = bool((info.get("Config") or {}).get("Tty"))
+        try:
+            conn = await self.client.attach(container_id)
         except DockerError as e:
-            return 126, b"", e.message.encode()
+            if e.status in (404, 409):  # removed or stopped meanwhile
+                return
+            raise
+        buf = bytearray()
+        try:
+            while chunk := await conn.reader.read(65536):
+                if tty:
+                    yield "stdout", chunk
+                    continue
+                buf.extend(chunk)
+                for stream, data in demux(buf):
+                    yield ("stderr" if stream == STDERR else "stdout"), data
+        except (ConnectionError, OSError) as e:
+            log.debug("attach to %s: stream broke: %s", container_id, e)
+        finally:
+            conn.close()
+
+    def watch_events(self) -> AsyncIterator[str]:
+        """The pod uid of each container of this node that is created, started, dies, is
+        OOM-killed or destroyed, as the engine reports it (``GET /events``); events from the
+        moment of this call on. When the stream breaks it reconnects with back-off and yields
+        ``""``: something may have been missed, relist everything."""
+        return self._watch_events(time.time())
+
+    async def _watch_events(self, since: float) -> AsyncIterator[str]:
+        filters = {"type": ["container"], "event": list(EVENTS), "label": [f"{L_NODE}={self.node}"]}
+        delay = EVENTS_BACKOFF_START
+        first = True
+        while True:
+            try:
+                # the first connection replays from the call on; after a break the relist ("") covers the gap
+                async for ev in self.client.events(filters, since=since if first else None):
+                    if not ev:  # connected
+                        if not first:
+                            yield ""
+                        first = False
+                        delay = EVENTS_BACKOFF_START
+                        continue
+                    uid = ((ev.get("Actor") or {}).get("Attributes") or {}).get(L_POD_UID)
+                    if uid:
+                        yield str(uid)
+                log.info("docker event stream ended; reconnecting in %.1fs", delay)
+            except (DockerError, aiohttp.ClientError, OSError) as e:
+                log.info("docker event stream broke (%s); reconnecting in %.1fs", e, delay)
+            first = False
+            await asyncio.sleep(delay)
+            delay = min(EVENTS_BACKOFF_MAX, delay * 2)
 
     async def logs(
         self,
@@ -906,107 +556,3 @@ class DockerRuntime:
             buf.extend(chunk)
             for _, data in demux(buf):
                 yield data
-
-
-class MultiRuntime:
-    """The kubelet's runtime when it serves several handlers (``docker`` by default, ``host``):
-    sandbox calls go by the pod's ``runtimeClassName``, container calls by the id's shape
-    (Docker ids are our ``k8s_...`` names; host ids are ``<uid>_<name>_<attempt>``)."""
-
-    def __init__(self, runtimes: Mapping[str, Any], default: str) -> None:
-        self.runtimes = dict(runtimes)
-        self.default = default
-        self.name = default
-
-    @property
-    def version(self) -> str:
-        return str(self.runtimes[self.default].version)
-
-    def handler(self, pod: Obj) -> str:
-        return str((pod.get("spec") or {}).get("runtimeClassName") or self.default)
-
-    def serves(self, runtime_class: str) -> bool:
-        return (runtime_class or self.default) in self.runtimes
-
-    def _by_id(self, cid: str) -> Any:
-        if cid.startswith("k8s_") and HANDLER in self.runtimes:
-            return self.runtimes[HANDLER]
-        return self.runtimes.get("host") or self.runtimes[self.default]
-
-    def handler_of(self, cid: str) -> str:
-        rt = self._by_id(cid)
-        return next(h for h, r in self.runtimes.items() if r is rt)
-
-    def __getattr__(self, attr: str) -> Any:
-        # container-level calls added to the interface later (exec_stream, ...) route by id
-        def call(container_id: str, *args: Any, **kwargs: Any) -> Any:
-            return getattr(self._by_id(container_id), attr)(container_id, *args, **kwargs)
-
-        if attr.startswith("_"):
-            raise AttributeError(attr)
-        return call
-
-    async def list_pods(self) -> list[RuntimePod]:
-        out: list[RuntimePod] = []
-        for rt in self.runtimes.values():
-            out.extend(await rt.list_pods())
-        return out
-
-    async def _holder(self, uid: str) -> Any:
-        for rt in self.runtimes.values():
-            if any(p.uid == uid for p in await rt.list_pods()):
-                return rt
-        return None
-
-    async def run_sandbox(self, pod: Obj) -> Sandbox:
-        return await self.runtimes[self.handler(pod)].run_sandbox(pod)  # type: ignore[no-any-return]
-
-    async def stop_sandbox(self, pod_uid: str) -> None:
-        rt = await self._holder(pod_uid)
-        if rt is not None:
-            await rt.stop_sandbox(pod_uid)
-
-    async def remove_sandbox(self, pod_uid: str) -> None:
-        rt = await self._holder(pod_uid)
-        if rt is not None:
-            await rt.remove_sandbox(pod_uid)
-
-    async def create_container(
-        self, pod: Obj, container: Obj, sandbox: Sandbox, env: Mapping[str, str], mounts: list[Mount], attempt: int
-    ) -> str:
-        rt = self.runtimes[self.handler(pod)]
-        return await rt.create_container(pod, container, sandbox, env, mounts, attempt)  # type: ignore[no-any-return]
-
-    async def start_container(self, container_id: str) -> None:
-        await self._by_id(container_id).start_container(container_id)
-
-    async def stop_container(self, container_id: str, grace_seconds: float) -> None:
-        await self._by_id(container_id).stop_container(container_id, grace_seconds)
-
-    async def remove_container(self, container_id: str) -> None:
-        await self._by_id(container_id).remove_container(container_id)
-
-    async def container_status(self, container_id: str) -> ContainerState | None:
-        return await self._by_id(container_id).container_status(container_id)  # type: ignore[no-any-return]
-
-    async def exec_sync(
-        self,
-        container_id: str,
-        cmd: list[str],
-        timeout: float,  # noqa: ASYNC109
-    ) -> tuple[int, bytes, bytes]:
-        return await self._by_id(container_id).exec_sync(container_id, cmd, timeout)  # type: ignore[no-any-return]
-
-    def logs(
-        self,
-        container_id: str,
-        *,
-        follow: bool = False,
-        tail: int | None = None,
-        since: datetime | None = None,
-        timestamps: bool = False,
-        previous: bool = False,
-    ) -> AsyncIterator[bytes]:
-        return self._by_id(container_id).logs(  # type: ignore[no-any-return]
-            container_id, follow=follow, tail=tail, since=since, timestamps=timestamps, previous=previous
-        )
