@@ -36,6 +36,30 @@ def expand(value: str, env: Mapping[str, str]) -> str:
     return _REF.sub(sub, value)
 
 
+_GO_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
+
+
+def go_quote(value: str) -> str:
+    """``value`` as Go's ``%q`` writes it (upstream formats downward label/annotation values so):
+    a line per entry stays one line, and quotes inside a value cannot end it."""
+    out = ['"']
+    for ch in value:
+        if ch in ('"', "\\"):
+            out.append("\\" + ch)
+        elif ch in _GO_ESCAPES:
+            out.append(_GO_ESCAPES[ch])
+        elif ch.isprintable():
+            out.append(ch)
+        elif ord(ch) < 0x80:
+            out.append(f"\\x{ord(ch):02x}")
+        elif ord(ch) < 0x10000:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(f"\\U{ord(ch):08x}")
+    out.append('"')
+    return "".join(out)
+
+
 def field_value(pod: Obj, path: str) -> str:
     meta = pod.get("metadata") or {}
     spec = pod.get("spec") or {}
@@ -60,7 +84,7 @@ def field_value(pod: Obj, path: str) -> str:
         return ",".join(str(i.get("ip")) for i in status.get("hostIPs") or ())
     if path in ("metadata.labels", "metadata.annotations"):
         items = meta.get(path.split(".")[1]) or {}
-        return "\n".join(f'{k}="{v}"' for k, v in sorted(items.items()))
+        return "\n".join(f"{k}={go_quote(str(v))}" for k, v in sorted(items.items()))
     raise EnvError(f"unsupported fieldRef {path!r}")
 
 

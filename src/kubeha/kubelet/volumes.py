@@ -102,16 +102,17 @@ def _mode(item: Obj, default: int) -> int:
 
 
 def key_files(
-    data: dict[str, bytes], items: list[Obj] | None, default_mode: int, what: str
+    data: dict[str, bytes], items: list[Obj] | None, default_mode: int, what: str, optional: bool = False
 ) -> dict[str, tuple[bytes, int]]:
-    """The files of a configMap/secret: every key, or only ``items`` (key -> path, mode)."""
+    """The files of a configMap/secret: every key, or only ``items`` (key -> path, mode). An
+    ``optional`` source skips item keys it lacks (upstream's makePayload); else that fails."""
     if not items:
         return {k: (v, default_mode) for k, v in data.items()}
     out: dict[str, tuple[bytes, int]] = {}
     for item in items:
         key = str(item.get("key"))
         if key not in data:
-            if item.get("optional"):
+            if optional:
                 continue
             raise VolumeError(f"configuration error: key {key!r} not found in {what}")
         out[str(item.get("path") or key)] = (data[key], _mode(item, default_mode))
@@ -277,7 +278,9 @@ class VolumeManager:
                 return {}
             raise VolumeError(f"{what} not found")
         data = configmap_data(obj) if kind == "configmaps" else secret_data(obj)
-        return key_files(data, src.get("items"), int(src.get("defaultMode", DEFAULT_MODE)), what)
+        return key_files(
+            data, src.get("items"), int(src.get("defaultMode", DEFAULT_MODE)), what, bool(src.get("optional"))
+        )
 
     async def _token(self, pod: Obj, uid: str, ns: str, vol: str, src: Obj) -> str:
         key = (uid, vol, str(src.get("path") or "token"))
