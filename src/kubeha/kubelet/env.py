@@ -15,7 +15,8 @@ from kubeha.api.core.pod import parse_quantity
 Obj = dict[str, Any]
 # (kind "configmaps"|"secrets", namespace, name) -> object or None when absent
 Lookup = Callable[[str, str, str], Awaitable[Obj | None]]
-_REF = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)|\$\$")
+# as upstream's expansion: a name runs to the first ')' whatever it holds (relaxed env var names)
+_REF = re.compile(r"\$\(([^)]*)\)|\$\$")
 _SUBSCRIPT = re.compile(r"^metadata\.(labels|annotations)\['(.+)'\]$")
 
 

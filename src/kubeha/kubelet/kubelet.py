@@ -208,12 +208,10 @@ class Kubelet:
     # -- SyncPod -------------------------------------------------------------------------------
 
     async def _runtime_pod(self, uid: str) -> RuntimePod | None:
-        for p in await self.runtime.list_pods():
-            if p.uid == uid:
-                self.pleg.pods[uid] = p
-                return p
-        self.pleg.pods.pop(uid, None)
-        return None
+        # a listing newer than this call, shared with the other workers asking meanwhile; what it
+        # shows of this pod wakes no worker (we are the worker)
+        await self.pleg.fresh(quiet=uid)
+        return self.pleg.pods.get(uid)
 
     async def _sync(self, uid: str, pod: Obj | None) -> float | None:
         rpod = await self._runtime_pod(uid)
@@ -241,9 +239,8 @@ class Kubelet:
         if self.volumes is not None:
             await self.volumes.refresh(pod)  # configMap/secret/token updates reach running pods
         self.probes.ensure(uid, pod)
-        rpod = await self._runtime_pod(uid) or RuntimePod(
-            uid, str(_meta(pod).get("name")), str(_meta(pod).get("namespace"))
-        )
+        # the containers are as listed above (a sandbox start adds none): no second listing
+        rpod = rpod or RuntimePod(uid, str(_meta(pod).get("name")), str(_meta(pod).get("namespace")))
         self._seed_probes(pod, rpod)
         wake = await self._sync_containers(pod, rpod)
         rpod = await self._runtime_pod(uid) or rpod

@@ -1,22 +1,37 @@
-"""Pod lifecycle event generator: a periodic relist of the runtime (upstream's generic PLEG).
+"""Pod lifecycle event generator: the kubelet's view of the runtime, kept current by relists
+(upstream's generic PLEG) or by the runtime's events (upstream's evented PLEG).
 
-Every ``period`` it lists the runtime, compares each container's (state, exit code) with the
-previous snapshot and wakes the worker of every pod where something changed: a container that
-started, died or vanished behind the kubelet's back. The latest listing is also the kubelet's
-cache of the runtime (``pods``), so syncs read it instead of asking the runtime again.
+A relist lists the runtime, compares each container's (state, exit code) with the previous
+snapshot and wakes the worker of every pod where something changed: a container that started,
+died or vanished behind the kubelet's back. The latest listing is also the kubelet's cache of the
+runtime (``pods``), so probes and syncs read it instead of asking the runtime again.
+
+How the view is kept current, per runtime:
+
+* a runtime with ``watch_events()`` (Docker) wakes the worker of each pod it names at once; it is
+  relisted after a reconnect (the stream yields ``""``: events may have been missed) and every
+  ``slow_period`` (300 s, as upstream's evented PLEG), so an idle node lists nothing in between;
+* a runtime without events (the host runtime, whose containers are processes of ours) is relisted
+  every ``period`` (1 s), so a host pod's exit is noticed within a second.
+
+Pod workers ask for a listing that started after their call (:meth:`Pleg.fresh`): concurrent
+callers share one, so 30 pods starting at once cost a few listings, not one each.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any
 
 from kubeha.kubelet.runtime import Runtime, RuntimePod
 
 log = logging.getLogger(__name__)
 
 Snapshot = dict[str, dict[str, tuple[str, int | None]]]  # pod uid -> container id -> (state, exit code)
+SLOW_PERIOD = 300.0  # upstream's evented PLEG relists this often in case an event was lost
 
 
 def snapshot(pods: list[RuntimePod]) -> Snapshot:
@@ -28,30 +43,131 @@ def changed_pods(old: Snapshot, new: Snapshot) -> set[str]:
     return {uid for uid in old.keys() | new.keys() if old.get(uid) != new.get(uid)}
 
 
+def has_events(runtime: object) -> bool:
+    # looked up on the class: MultiRuntime answers any unknown attribute through __getattr__
+    return callable(getattr(type(runtime), "watch_events", None))
+
+
 class Pleg:
-    def __init__(self, runtime: Runtime, on_change: Callable[[str], None], period: float = 1.0) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        on_change: Callable[[str], None],
+        period: float = 1.0,
+        slow_period: float = SLOW_PERIOD,
+    ) -> None:
         self.runtime = runtime
         self.on_change = on_change
         self.period = period
+        self.slow_period = slow_period
         self.pods: dict[str, RuntimePod] = {}
-        self._snap: Snapshot = {}
+        subs = getattr(runtime, "runtimes", None)
+        self._runtimes: dict[str, Any] = dict(subs) if isinstance(subs, Mapping) else {runtime.name: runtime}
+        self._parts: dict[str, list[RuntimePod]] = {name: [] for name in self._runtimes}
+        self._snaps: dict[str, Snapshot] = {name: {} for name in self._runtimes}
+        self._lock = asyncio.Lock()  # one listing at a time: an older one never overwrites a newer
+        self._started = 0  # full listings begun
+        self._finished = 0  # full listings completed (successfully or not)
+        self._inflight: asyncio.Future[None] | None = None
+        self._quiet: set[str] = set()  # pods whose workers asked for the next listing themselves
         self.relists = 0
+        self.events = 0
+        self.evented = False
 
-    async def relist(self) -> set[str]:
-        pods = await self.runtime.list_pods()
-        snap = snapshot(pods)
-        changed = changed_pods(self._snap, snap)
-        self.pods = {p.uid: p for p in pods}
-        self._snap = snap
-        self.relists += 1
-        for uid in changed:
+    # -- listing -------------------------------------------------------------------------------
+
+    async def _list(self, names: list[str], quiet: set[str]) -> set[str]:
+        """List the named runtimes, update the cache and wake workers of changed pods."""
+        async with self._lock:
+            changed: set[str] = set()
+            for name in names:
+                pods = await self._runtimes[name].list_pods()
+                snap = snapshot(pods)
+                changed |= changed_pods(self._snaps[name], snap)
+                self._snaps[name] = snap
+                self._parts[name] = pods
+            self.pods = {p.uid: p for part in self._parts.values() for p in part}
+            self.relists += 1
+        for uid in changed - quiet:
             self.on_change(uid)
         return changed
 
+    async def relist(self) -> set[str]:
+        """A full listing now (not shared); returns the uids of pods that changed."""
+        return await self._list(list(self._runtimes), set())
+
+    async def fresh(self, quiet: str = "") -> None:
+        """Wait for a full listing that began after this call; concurrent callers share one.
+        ``quiet``: the caller's pod, whose worker is not woken for what this listing shows
+        (the caller reads ``pods`` itself)."""
+        if quiet:
+            self._quiet.add(quiet)
+        want = self._started + 1
+        while self._finished < want:
+            if self._inflight is None:
+                self._inflight = asyncio.ensure_future(self._shared_listing())
+            await asyncio.shield(self._inflight)
+
+    async def _shared_listing(self) -> None:
+        self._started += 1
+        quiet, self._quiet = self._quiet, set()
+        try:
+            await self._list(list(self._runtimes), quiet)
+        finally:
+            self._finished += 1
+            self._inflight = None
+
+    # -- keeping current -----------------------------------------------------------------------
+
     async def run(self) -> None:
+        evented = [n for n, rt in self._runtimes.items() if has_events(rt)] if has_events(self.runtime) else []
+        polled = [n for n in self._runtimes if n not in evented]
+        if not evented:
+            await self._poll(polled, self.period)
+            return
+        self.evented = True
+        log.info(
+            "PLEG: events from %s, relist every %gs; %s relisted every %gs",
+            evented,
+            self.slow_period,
+            polled or "nothing else",
+            self.period,
+        )
+        tasks = [asyncio.create_task(self._poll(list(self._runtimes), self.slow_period), name="pleg slow relist")]
+        if polled:
+            tasks.append(asyncio.create_task(self._poll(polled, self.period), name="pleg relist"))
+        try:
+            await self._follow()
+        finally:
+            for t in tasks:
+                t.cancel()
+            for t in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await t
+
+    async def _poll(self, names: list[str], period: float) -> None:
         while True:
-            await asyncio.sleep(self.period)
+            await asyncio.sleep(period)
             try:
-                await self.relist()
+                await self._list(names, set())
             except OSError as e:
-                log.warning("relist of runtime %s failed: %s", self.runtime.name, e)
+                log.warning("relist of runtime %s failed: %s", ",".join(names), e)
+
+    async def _follow(self) -> None:
+        """Wake workers from the runtime's events; relist after every (re)connect."""
+        while True:
+            stream: AsyncIterator[str] = self.runtime.watch_events()  # type: ignore[attr-defined]
+            try:
+                async with contextlib.aclosing(stream):  # type: ignore[type-var]
+                    async for uid in stream:
+                        self.events += 1
+                        if uid:
+                            self.on_change(uid)
+                        else:
+                            await self.fresh()  # reconnected: events may have been missed
+            except (OSError, RuntimeError) as e:
+                log.warning("runtime events failed: %s", e)
+            # the stream ended: relist, then follow again
+            await asyncio.sleep(self.period)
+            with contextlib.suppress(OSError):
+                await self.fresh()

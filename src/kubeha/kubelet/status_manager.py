@@ -37,6 +37,7 @@ OWNED = (
     "reason",
     "message",
 )
+WRITE_PARALLELISM = 8  # status writes in flight at once (a node starting many pods)
 KUBELET_CONDITIONS = ("PodReadyToStartContainers", "Initialized", "ContainersReady", "Ready")
 
 
@@ -254,9 +255,10 @@ class _Want:
 class StatusManager:
     """Writes the newest wanted status of each pod when it differs from what was last written."""
 
-    def __init__(self, client: ApiClient, retry: float = 2.0) -> None:
+    def __init__(self, client: ApiClient, retry: float = 2.0, parallel: int = WRITE_PARALLELISM) -> None:
         self.client = client
         self.retry = retry
+        self.parallel = parallel
         self._want: dict[str, _Want] = {}  # key: the pod's uid in the kubelet (static: the file's)
         self._written: dict[str, Obj] = {}
         self._dirty: set[str] = set()
@@ -283,25 +285,46 @@ class StatusManager:
         self._dirty.discard(key)
 
     async def run(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            failed = False
-            for key in list(self._dirty):
-                want = self._want.get(key)
-                self._dirty.discard(key)
-                if want is None:
-                    continue
-                try:
+        limit = asyncio.Semaphore(self.parallel)
+        loop = asyncio.get_running_loop()
+        inflight: dict[str, asyncio.Task[None]] = {}
+        backoff: set[str] = set()  # failed writes wait ``retry`` seconds before the next try
+
+        def retry(key: str) -> None:
+            backoff.discard(key)
+            self._wake.set()
+
+        async def write(key: str, want: _Want) -> None:
+            try:
+                async with limit:
                     await self._write(key, want)
-                except (StatusError, ConnectionError) as e:
-                    log.info("status of pod %s/%s not written: %s", want.namespace, want.name, e)
-                    if not isinstance(e, StatusError) or e.code not in (404, 409, 422):
-                        self._dirty.add(key)
-                        failed = True
-            if failed:
-                await asyncio.sleep(self.retry)
-                self._wake.set()
+            except (StatusError, ConnectionError) as e:
+                log.info("status of pod %s/%s not written: %s", want.namespace, want.name, e)
+                if not isinstance(e, StatusError) or e.code not in (404, 409, 422):
+                    self._dirty.add(key)
+                    backoff.add(key)
+                    loop.call_later(self.retry, retry, key)
+            finally:
+                inflight.pop(key, None)
+                if key in self._dirty and key not in backoff:
+                    self._wake.set()  # a newer status arrived during this write
+
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                # one pod's write never waits for another's (pods that start together are
+                # reported together); a pod has one write in flight, so its writes stay in order
+                for key in list(self._dirty):
+                    if key in inflight or key in backoff:
+                        continue
+                    self._dirty.discard(key)
+                    want = self._want.get(key)
+                    if want is not None:
+                        inflight[key] = loop.create_task(write(key, want), name=f"status {key}")
+        finally:
+            for t in list(inflight.values()):
+                t.cancel()
 
     async def _write(self, key: str, want: _Want) -> None:
         # the uid pins the write to this pod, never to a newer one of the same name
