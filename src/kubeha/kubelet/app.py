@@ -103,6 +103,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--cni-conf-dir", default="", help="CNI network config directory (default: generated from podCIDR)")
     p.add_argument(
+        "--host-gw-routes",
+        type=_bool,
+        nargs="?",
+        const=True,
+        default=True,
+        help="with the Docker runtime: route to every other node's podCIDR via its InternalIP (flannel host-gw)",
+    )
+    p.add_argument(
         "--pod-infra-container-image",
         default=DEFAULT_SANDBOX_IMAGE,
         help="the pod sandbox image (kubeha image build-demo)",
@@ -161,6 +169,8 @@ async def serve(args: argparse.Namespace) -> int:
         taints=parse_taints(args.register_with_taints),
         root_dir=args.root_dir,
         port=args.port,
+        cni=docker is not None,
+        cni_conf_dir=args.cni_conf_dir,
     )
     node = NodeManager(
         client,
@@ -177,6 +187,7 @@ async def serve(args: argparse.Namespace) -> int:
         sync_frequency=args.sync_frequency,
         cluster_dns=[s for s in args.cluster_dns.split(",") if s],
         cluster_domain=args.cluster_domain,
+        host_gw_routes=docker is not None and args.host_gw_routes,
     )
     kubelet = Kubelet(client, cfg, runtime, node)
     if docker is not None:

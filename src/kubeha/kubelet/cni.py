@@ -80,6 +80,20 @@ def load_conflist(conf_dir: str) -> Obj | None:
     return None
 
 
+# upstream's runtime network error, word for word (the Ready condition's message and the
+# NetworkNotReady events say it while a node has neither a podCIDR nor a CNI config)
+NETWORK_NOT_READY = (
+    "container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady "
+    "message:Network plugin returns error: cni plugin not initialized"
+)
+
+
+def network_ready(conf_dir: str, pod_cidr: str) -> bool:
+    """Whether sandboxes can get a network: a config exists (generated from the podCIDR, or
+    found in ``conf_dir``)."""
+    return bool(pod_cidr) or load_conflist(conf_dir) is not None
+
+
 def plugin_config(conflist: Obj, plugin: Obj, prev_result: Obj | None, runtime_config: Obj) -> Obj:
     """One plugin's stdin per the spec: the plugin's own keys plus the list's name and version,
     ``prevResult`` when chained, and ``runtimeConfig`` only for the capabilities it declares."""

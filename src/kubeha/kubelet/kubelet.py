@@ -18,11 +18,13 @@ from typing import Any
 import aiohttp
 
 from kubeha.api.errors import StatusError
-from kubeha.client.resources import CONFIGMAPS, PODS, SECRETS, SERVICEACCOUNTS
+from kubeha.client.resources import CONFIGMAPS, NODES, PODS, SECRETS, SERVICEACCOUNTS
 from kubeha.client.rest import ApiClient
 from kubeha.kubelet import env as envmod
 from kubeha.kubelet import static_pods
 from kubeha.kubelet.backoff import RestartBackoff
+from kubeha.kubelet.cni import NETWORK_NOT_READY
+from kubeha.kubelet.network import HostGatewayRoutes
 from kubeha.kubelet.node import NodeManager
 from kubeha.kubelet.pleg import Pleg
 from kubeha.kubelet.pod_workers import DONE, PodWorkers
@@ -51,6 +53,7 @@ class KubeletConfig:
     cluster_dns: list[str] = field(default_factory=list)
     cluster_domain: str = "cluster.local"
     static_scan_period: float = 5.0
+    host_gw_routes: bool = False  # keep routes to the other nodes' podCIDRs (kubelet/network.py)
 
 
 def _meta(pod: Obj) -> Obj:
@@ -100,6 +103,13 @@ class Kubelet:
         self.pods.add_event_handler(
             on_add=self._on_pod, on_update=lambda _o, n: self._on_pod(n), on_delete=self._on_gone
         )
+        # our own Node (upstream's node informer): the podCIDR arriving makes the network ready
+        self.own_node: SharedInformer = self._factory.informer_for(
+            NODES, namespace=None, field_selector=f"metadata.name={cfg.node_name}"
+        )
+        self.own_node.add_event_handler(on_add=self._on_node, on_update=lambda _o, n: self._on_node(n))
+        self.routes = HostGatewayRoutes(client, cfg.node_name, factory=self._factory) if cfg.host_gw_routes else None
+        self._network_waiting: set[str] = set()  # uids of pods held back until the network is ready
         self._api_pods: dict[str, Obj] = {}  # uid -> pod, for pods this kubelet runs
         self._waiting: dict[tuple[str, str], tuple[str, str]] = {}  # (uid, container) -> (reason, message)
         self._ignored: set[str] = set()
@@ -163,6 +173,18 @@ class Kubelet:
     def _wake(self, uid: str) -> None:
         self.workers.wake(uid)
 
+    def _on_node(self, node: Obj) -> None:
+        self.node.observe(node)
+        if self._network_waiting and self.node.network_ready():
+            log.info("runtime network ready (podCIDR %s): starting held pods", self.node.pod_cidr)
+            for uid in self._network_waiting:
+                self.workers.wake(uid)
+            self._network_waiting.clear()
+
+    def _needs_network(self, pod: Obj) -> bool:
+        """Pods whose sandbox gets a CNI network (not hostNetwork, not host-runtime pods)."""
+        return not (pod.get("spec") or {}).get("hostNetwork") and self._handler(pod) != "host"
+
     # -- lifecycle -----------------------------------------------------------------------------
 
     async def run(self) -> None:
@@ -175,6 +197,8 @@ class Kubelet:
         self._tasks.guard("status", self.status.run, restart_on_return=True)
         self._tasks.guard("static pods", lambda: self.static.run(self._on_static_change), restart_on_return=True)
         self._tasks.guard("mirror pods", self._mirror_loop, restart_on_return=True)
+        if self.routes is not None:
+            self._tasks.guard("host-gw routes", self.routes.run, restart_on_return=True)
         await self._factory.start()
         try:
             await self.pods.wait_for_sync()
@@ -235,6 +259,14 @@ class Kubelet:
         phase = (pod.get("status") or {}).get("phase")
         if phase in ("Succeeded", "Failed") and (rpod is None or not any(c.state == RUNNING for c in rpod.containers)):
             return None  # finished for good: nothing runs, the status says so already
+        if rpod is None and self._needs_network(pod) and not self.node.network_ready():
+            # as upstream: no sandbox without the network; the pod stays Pending (ContainerCreating)
+            # and its worker is woken when the podCIDR arrives (_on_node)
+            if uid not in self._network_waiting:
+                self._network_waiting.add(uid)
+                self.recorder.event(pod, "Warning", "NetworkNotReady", f"network is not ready: {NETWORK_NOT_READY}")
+            self._set_status(pod, RuntimePod(uid, str(_meta(pod).get("name")), str(_meta(pod).get("namespace"))), "")
+            return self.cfg.sync_frequency
         sandbox = await self.runtime.run_sandbox(pod)
         if self.volumes is not None:
             await self.volumes.refresh(pod)  # configMap/secret/token updates reach running pods
@@ -448,6 +480,7 @@ class Kubelet:
         self.probes.remove(uid)
         self.status.forget(uid)
         self.backoff.forget_prefix(uid + "/")
+        self._network_waiting.discard(uid)
         for key in [k for k in self._waiting if k[0] == uid]:
             del self._waiting[key]
 

@@ -6,6 +6,7 @@ Pure builders first (testable without I/O), then ``NodeManager`` which talks to 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import platform
@@ -20,6 +21,7 @@ from typing import Any
 from kubeha.api.errors import StatusError
 from kubeha.client.resources import LEASES, NODES, ResourceRef
 from kubeha.client.rest import ApiClient
+from kubeha.kubelet import cni
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +84,8 @@ class NodeConfig:
     taints: list[Obj] = field(default_factory=list)
     root_dir: str = "/var/lib/kubeha/kubelet"
     port: int = 10250
+    cni: bool = False  # pods need a CNI network (the Docker runtime): not Ready without one
+    cni_conf_dir: str = ""
 
 
 def capacity(cfg: NodeConfig) -> dict[str, str]:
@@ -136,13 +140,14 @@ CONDITION_TEXT = {
 }
 
 
-def conditions(old: list[Any], now: datetime, ready: bool = True) -> list[Obj]:
-    """The four node conditions; transition times kept when the status did not change."""
+def conditions(old: list[Any], now: datetime, errors: list[str] | None = None) -> list[Obj]:
+    """The four node conditions; transition times kept when the status did not change.
+    ``errors`` (e.g. the runtime network's) make Ready False with them as its message."""
     prev = {c.get("type"): c for c in old if isinstance(c, dict)}
     out: list[Obj] = []
     for type_, (status, reason, message) in CONDITION_TEXT.items():
-        if type_ == "Ready" and not ready:
-            status, reason, message = "False", "KubeletNotReady", "container runtime is not ready"
+        if type_ == "Ready" and errors:
+            status, reason, message = "False", "KubeletNotReady", ", ".join(errors)
         p = prev.get(type_)
         since = p.get("lastTransitionTime") if p and p.get("status") == status else fmt(now)
         out.append(
@@ -158,28 +163,36 @@ def conditions(old: list[Any], now: datetime, ready: bool = True) -> list[Obj]:
     return out
 
 
-def conditions_changed(node: Obj, now: datetime) -> bool:
-    """Whether the node's conditions differ (in status or reason) from what we would report."""
+def conditions_changed(node: Obj, now: datetime, errors: list[str] | None = None) -> bool:
+    """Whether the node's conditions differ (in status, reason or message) from what we would report."""
     have = {
-        c.get("type"): (c.get("status"), c.get("reason")) for c in (node.get("status") or {}).get("conditions") or ()
+        c.get("type"): (c.get("status"), c.get("reason"), c.get("message"))
+        for c in (node.get("status") or {}).get("conditions") or ()
     }
-    want = {c["type"]: (c["status"], c["reason"]) for c in conditions([], now)}
+    want = {c["type"]: (c["status"], c["reason"], c["message"]) for c in conditions([], now, errors)}
     return have != want
 
 
-def node_status(cfg: NodeConfig, old: Obj | None, now: datetime) -> Obj:
+def runtime_errors(cfg: NodeConfig, pod_cidr: str) -> list[str]:
+    """Why the node cannot run pods now (upstream's runtimeState errors); [] when it can."""
+    if cfg.cni and not cni.network_ready(cfg.cni_conf_dir, pod_cidr):
+        return [cni.NETWORK_NOT_READY]
+    return []
+
+
+def node_status(cfg: NodeConfig, old: Obj | None, now: datetime, errors: list[str] | None = None) -> Obj:
     cap = capacity(cfg)
     return {
         "capacity": cap,
         "allocatable": dict(cap),
-        "conditions": conditions(list(((old or {}).get("status") or {}).get("conditions") or ()), now),
+        "conditions": conditions(list(((old or {}).get("status") or {}).get("conditions") or ()), now, errors),
         "addresses": [{"type": "InternalIP", "address": cfg.node_ip}, {"type": "Hostname", "address": cfg.name}],
         "daemonEndpoints": {"kubeletEndpoint": {"Port": cfg.port}},
         "nodeInfo": node_info(cfg),
     }
 
 
-def new_node(cfg: NodeConfig, now: datetime) -> Obj:
+def new_node(cfg: NodeConfig, now: datetime, errors: list[str] | None = None) -> Obj:
     spec: Obj = {}
     if cfg.taints:
         spec["taints"] = [dict(t) for t in cfg.taints]
@@ -192,7 +205,7 @@ def new_node(cfg: NodeConfig, now: datetime) -> Obj:
             "annotations": {"volumes.kubernetes.io/controller-managed-attach-detach": "true"},
         },
         "spec": spec,
-        "status": node_status(cfg, None, now),
+        "status": node_status(cfg, None, now, errors),
     }
 
 
@@ -231,12 +244,29 @@ class NodeManager:
         self.uid = ""
         self.registered = asyncio.Event()
         self._last_report = 0.0
+        self._kick = asyncio.Event()  # post the status now (it changed), not at the next period
         self.status_writes = 0
         self.lease_renewals = 0
 
     @property
     def pod_cidr(self) -> str:
         return str(((self.node or {}).get("spec") or {}).get("podCIDR") or "")
+
+    def errors(self) -> list[str]:
+        return runtime_errors(self.cfg, self.pod_cidr)
+
+    def network_ready(self) -> bool:
+        """Whether pods that need the CNI network can start (a podCIDR or a CNI config)."""
+        return not self.cfg.cni or cni.network_ready(self.cfg.cni_conf_dir, self.pod_cidr)
+
+    def observe(self, node: Obj) -> None:
+        """The Node as a watch delivered it (its podCIDR may have just arrived); the status is
+        posted at once when what we would report changed."""
+        if (node.get("metadata") or {}).get("name") != self.cfg.name:
+            return
+        self.node = node
+        if self.registered.is_set() and conditions_changed(node, datetime.now(UTC), self.errors()):
+            self._kick.set()
 
     @property
     def allocatable(self) -> dict[str, str]:
@@ -246,14 +276,17 @@ class NodeManager:
         """Create the Node; an existing one (a kubelet restart) gets our labels and status."""
         now = datetime.now(UTC)
         try:
-            self.node = await self.client.create(NODES, new_node(self.cfg, now))
+            self.node = await self.client.create(NODES, new_node(self.cfg, now, self.errors()))
         except StatusError as e:
             if e.code != 409:
                 raise
             current = await self.client.get(NODES, self.cfg.name)
             self.node = await self.client.patch(NODES, self.cfg.name, {"metadata": {"labels": node_labels(self.cfg)}})
             self.node = await self.client.patch(
-                NODES, self.cfg.name, {"status": node_status(self.cfg, current, now)}, subresource="status"
+                NODES,
+                self.cfg.name,
+                {"status": node_status(self.cfg, current, now, self.errors())},
+                subresource="status",
             )
             self.status_writes += 1
         self.uid = str((self.node.get("metadata") or {}).get("uid") or "")
@@ -296,9 +329,10 @@ class NodeManager:
             await self.register()  # deleted behind our back: register again, as upstream
             return
         stale = time.monotonic() - self._last_report >= self.report_frequency
-        if stale or conditions_changed(self.node, now):
+        errors = self.errors()
+        if stale or conditions_changed(self.node, now, errors):
             self.node = await self.client.patch(
-                NODES, self.cfg.name, {"status": node_status(self.cfg, self.node, now)}, subresource="status"
+                NODES, self.cfg.name, {"status": node_status(self.cfg, self.node, now, errors)}, subresource="status"
             )
             self._last_report = time.monotonic()
             self.status_writes += 1
@@ -314,7 +348,9 @@ class NodeManager:
 
     async def status_loop(self) -> None:
         while True:
-            await asyncio.sleep(self.status_frequency)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._kick.wait(), self.status_frequency)
+            self._kick.clear()
             try:
                 await self.sync_status()
             except (StatusError, ConnectionError) as e:
