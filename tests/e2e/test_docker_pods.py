@@ -1,156 +1,35 @@
-"""A real `kubeha kubelet` with the Docker runtime and CNI (single node in the host's network
-namespace): a demo httpd pod gets an IP from the node's podCIDR and answers HTTP from the host,
-its logs are readable, a failing liveness probe restarts a container, and deletion stops a pod
-within its grace period. Everything created (containers, bridge, daemon) is removed by name/id."""
+"""Docker + CNI pods on the two-node e2e cluster (tests/e2e/conftest.py).
+
+A demo httpd pod gets an IP from its node's podCIDR and answers HTTP; its logs and exec go through
+the api-server to the kubelet in the node's namespace; a failing liveness probe restarts a
+container; deletion stops a pod within its grace period; and a Deployment spread over both nodes
+serves from every pod to the other node and pod to pod across nodes (host-gw routes).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import ipaddress
-import random
-import shutil
+import json
 import subprocess
-import sys
-import tempfile
 import time
-import urllib.request
-import uuid
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
-
 from kubeha.api.errors import StatusError
-from kubeha.cli.procs import stop_process
-from kubeha.client import ApiClient, load_kubeconfig
-from kubeha.client.resources import NAMESPACES, NODES, PODS
-from kubeha.kubelet.images import build_demo
-from kubeha.kubelet.runtime.docker import DockerRuntime
+from kubeha.client import ApiClient
+from kubeha.client.resources import DEPLOYMENTS, PODS
 from tests.support import waiting
-from tests.support.apiserver import ApiServer
-from tests.support.docker import PrivateDocker, docker_available
+from tests.support.cluster import DEMO_IMAGE, Cluster, Node, in_cidr
+from tests.support.kubectl import Kubectl
 
 Obj = dict[str, Any]
-IMAGE = "kubeha/demo:latest"
-BRIDGE = "cni0"
-
-pytestmark = pytest.mark.skipif(
-    not docker_available() or not Path("/usr/lib/cni/bridge").exists() or shutil.which("busybox") is None,
-    reason="needs root, dockerd, containernetworking-plugins and busybox-static (make e2e)",
-)
-
 
 # this module's patience; waiting.eventually does the polling
 eventually = functools.partial(waiting.eventually, within=60.0, every=0.3)
 
 
-def link_exists(name: str) -> bool:
-    return subprocess.run(["ip", "link", "show", name], capture_output=True, check=False).returncode == 0
-
-
-@pytest.fixture(scope="module")
-def docker() -> Iterator[PrivateDocker]:
-    d = PrivateDocker()
-    d.start()
-    try:
-        asyncio.run(build_demo(d.endpoint, IMAGE))
-        yield d
-    finally:
-        d.stop()
-
-
-class Kubelet:
-    def __init__(self, name: str, root: Path, kubeconfig: Path, endpoint: str) -> None:
-        self.name, self.root, self.kubeconfig, self.endpoint = name, root, kubeconfig, endpoint
-        self.log_path = root.parent / "kubelet.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        out = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "kubeha",
-                "kubelet",
-                f"--kubeconfig={self.kubeconfig}",
-                f"--hostname-override={self.name}",
-                "--node-ip=127.0.0.1",
-                f"--root-dir={self.root}",
-                f"--container-runtime-endpoint={self.endpoint}",
-                "--node-status-update-frequency=1s",
-                "--port=0",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        out.close()
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            stop_process(self.proc, 10)
-            self.proc = None
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-4000:]
-
-
-@pytest.fixture(scope="module")
-def cidr() -> str:
-    return f"10.{random.randint(200, 250)}.{random.randint(0, 255)}.0/24"
-
-
-@pytest.fixture(scope="module")
-def kubelet(docker: PrivateDocker, apiservers: list[ApiServer], cidr: str) -> Iterator[Kubelet]:
-    if link_exists(BRIDGE):
-        pytest.skip(f"a {BRIDGE} bridge exists already on this host")
-    tmp = Path(tempfile.mkdtemp(prefix="kubelet-docker-"))
-    k = Kubelet(f"kd-{uuid.uuid4().hex[:8]}", tmp / "root", apiservers[0].kubeconfig, docker.endpoint)
-    k.start()
-
-    async def assign() -> None:
-        async with ApiClient(load_kubeconfig(str(apiservers[0].kubeconfig))) as c:
-
-            async def registered() -> bool:
-                try:
-                    await c.get(NODES, k.name)
-                except StatusError:
-                    return False
-                return True
-
-            await eventually(registered, within=30)
-            # no controller-manager here: assign the podCIDR as its node IPAM would
-            await c.patch(NODES, k.name, {"spec": {"podCIDR": cidr, "podCIDRs": [cidr]}})
-
-    try:
-        asyncio.run(assign())
-        yield k
-    finally:
-        k.stop()
-        Path("/tmp/last-kubelet-docker-e2e.log").write_text(k.log_path.read_text(errors="replace"))
-        if link_exists(BRIDGE):
-            subprocess.run(["ip", "link", "del", BRIDGE], capture_output=True, check=False)
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-@pytest.fixture
-async def client(apiservers: list[ApiServer]) -> AsyncIterator[ApiClient]:
-    async with ApiClient(load_kubeconfig(str(apiservers[0].kubeconfig))) as c:
-        yield c
-
-
-@pytest.fixture
-async def ns(client: ApiClient) -> AsyncIterator[str]:
-    name = f"e2e-{uuid.uuid4().hex[:8]}"
-    await client.create(NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-    yield name
-
-
 def pod(name: str, node: str, container: Obj, **spec: Any) -> Obj:
-    c = {"name": "main", "image": IMAGE, "imagePullPolicy": "IfNotPresent", **container}
+    c = {"name": "main", "image": DEMO_IMAGE, "imagePullPolicy": "IfNotPresent", **container}
     return {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -163,73 +42,74 @@ async def status(client: ApiClient, ns: str, name: str) -> Obj:
     return (await client.get(PODS, name, ns)).get("status") or {}
 
 
-def http_get(url: str) -> str:
-    with urllib.request.urlopen(url, timeout=3) as r:
-        return str(r.read().decode())
+async def wget(node: Node, url: str, within: float = 15.0) -> str:
+    """GET ``url`` from inside ``node``'s network namespace, retrying until it answers (a
+    Running container may not listen yet)."""
+    last: list[str] = []
+
+    async def get() -> str:
+        # no wget -T: busybox 1.35's static wget crashes with it; the subprocess timeout bounds it
+        try:
+            res = await asyncio.to_thread(node.run, ["busybox", "wget", "-q", "-O", "-", url], 10.0)
+        except subprocess.TimeoutExpired:
+            last[:] = ["timed out"]
+            return ""
+        last[:] = [f"rc={res.returncode} {res.stderr.strip()}"]
+        return res.stdout if res.returncode == 0 else ""
+
+    try:
+        return str(await eventually(get, within=within))
+    except AssertionError:
+        raise AssertionError(f"GET {url} from {node.name} ({node.netns}) failed: {last}") from None
 
 
-async def test_httpd_pod_gets_an_ip_and_serves(
-    kubelet: Kubelet, docker: PrivateDocker, client: ApiClient, ns: str, cidr: str
-) -> None:
-    await client.create(PODS, pod("web", kubelet.name, {"ports": [{"containerPort": 80}]}), ns)
-
-    async def running() -> Obj | None:
-        st = await status(client, ns, "web")
+async def running(client: ApiClient, ns: str, name: str, cluster: Cluster) -> Obj:
+    async def check() -> Obj | None:
+        st = await status(client, ns, name)
         return st if st.get("phase") == "Running" and st.get("podIP") else None
 
     try:
-        st = await eventually(running, within=60)
+        return dict(await eventually(check))
     except AssertionError:
-        raise AssertionError(f"{await status(client, ns, 'web')}\n{kubelet.log()}") from None
+        raise AssertionError(f"{name} not running: {await status(client, ns, name)}\n{cluster.logs()}") from None
+
+
+async def test_httpd_pod_gets_an_ip_and_serves(cluster: Cluster, client: ApiClient, ns: str, kubectl: Kubectl) -> None:
+    node = cluster.nodes[0]
+    await client.create(PODS, pod("web", node.name, {"ports": [{"containerPort": 80}]}), ns)
+    st = await running(client, ns, "web", cluster)
     ip = st["podIP"]
-    assert ipaddress.ip_address(ip) in ipaddress.ip_network(cidr)
+    assert in_cidr(ip, node.pod_cidr), (ip, node.pod_cidr)
+    assert st["hostIP"] == node.ip
     assert st["containerStatuses"][0]["containerID"].startswith("docker://")
-    body = await asyncio.to_thread(http_get, f"http://{ip}/")
-    assert "kubeha demo" in body
-    # the container's output (httpd -v logs each request) through the runtime's logs
-    rt = DockerRuntime(docker.endpoint, kubelet.name, str(kubelet.root))
-    try:
-        cid = st["containerStatuses"][0]["containerID"].split("://", 1)[1]
-
-        async def logged() -> bool:
-            out = b"".join([c async for c in rt.logs(cid)])
-            return (
-                b"GET / HTTP" in out or b"response:200" in out or ip.encode() in out or b"127.0.0.1" in out or bool(out)
-            )
-
-        await eventually(logged, within=10)
-        # resolv.conf and hosts were written for the pod
-        code, out, _ = await rt.exec_sync(cid, ["cat", "/etc/hosts"], 10)
-        assert code == 0 and b"web" in out and ip.encode() in out
-    finally:
-        await rt.close()
+    assert "kubeha demo" in await wget(node, f"http://{ip}/")
+    # the container's output (httpd -v logs each request) through api-server -> kubelet
+    logs = await eventually(lambda: asyncio.to_thread(lambda: kubectl.ok("logs", "web", "-n", ns)), within=10)
+    assert "GET /" in logs or "response:200" in logs or node.ip in logs, logs
+    # /etc/hosts written for the pod, read with exec
+    hosts = kubectl.ok("exec", "web", "-n", ns, "--", "cat", "/etc/hosts")
+    assert "web" in hosts and ip in hosts
 
 
-async def test_liveness_failure_restarts(kubelet: Kubelet, client: ApiClient, ns: str) -> None:
+async def test_liveness_failure_restarts(cluster: Cluster, client: ApiClient, ns: str) -> None:
     c = {
         "command": ["sh", "-c", "touch /tmp/ok; sleep 3; rm /tmp/ok; sleep 3600"],
         "livenessProbe": {"exec": {"command": ["cat", "/tmp/ok"]}, "periodSeconds": 1, "failureThreshold": 1},
     }
-    await client.create(PODS, pod("live", kubelet.name, c, terminationGracePeriodSeconds=1), ns)
+    await client.create(PODS, pod("live", cluster.nodes[1].name, c, terminationGracePeriodSeconds=1), ns)
 
     async def restarted() -> bool:
         cs = (await status(client, ns, "live")).get("containerStatuses") or [{}]
         return int(cs[0].get("restartCount") or 0) >= 1
 
-    try:
-        await eventually(restarted, within=60)
-    except AssertionError:
-        raise AssertionError(kubelet.log()) from None
+    await eventually(restarted)
 
 
-async def test_delete_stops_within_grace(kubelet: Kubelet, docker: PrivateDocker, client: ApiClient, ns: str) -> None:
+async def test_delete_stops_within_grace(cluster: Cluster, client: ApiClient, ns: str) -> None:
+    assert cluster.docker is not None
     c = {"command": ["sleep", "3600"]}
-    await client.create(PODS, pod("gone", kubelet.name, c, terminationGracePeriodSeconds=3), ns)
-
-    async def running() -> bool:
-        return (await status(client, ns, "gone")).get("phase") == "Running"
-
-    await eventually(running, within=60)
+    await client.create(PODS, pod("gone", cluster.nodes[0].name, c, terminationGracePeriodSeconds=3), ns)
+    await running(client, ns, "gone", cluster)
     uid = (await client.get(PODS, "gone", ns))["metadata"]["uid"]
     t0 = time.monotonic()
     await client.delete(PODS, "gone", ns)
@@ -245,9 +125,95 @@ async def test_delete_stops_within_grace(kubelet: Kubelet, docker: PrivateDocker
     assert time.monotonic() - t0 < 3 + 5
     left = await asyncio.to_thread(
         subprocess.run,
-        ["docker", "-H", docker.endpoint, "ps", "-aq", "--filter", f"label=io.kubernetes.pod.uid={uid}"],
+        ["docker", "-H", cluster.docker.endpoint, "ps", "-aq", "--filter", f"label=io.kubernetes.pod.uid={uid}"],
         capture_output=True,
         text=True,
         check=False,
     )
     assert left.stdout.split() == []
+
+
+def deployment(name: str, replicas: int) -> Obj:
+    labels = {"app": name}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "terminationGracePeriodSeconds": 1,
+                    # at most one more pod on one node than on the other: both nodes get pods
+                    "topologySpreadConstraints": [
+                        {
+                            "maxSkew": 1,
+                            "topologyKey": "kubernetes.io/hostname",
+                            "whenUnsatisfiable": "DoNotSchedule",
+                            "labelSelector": {"matchLabels": labels},
+                        }
+                    ],
+                    "containers": [
+                        {
+                            "name": "httpd",
+                            "image": DEMO_IMAGE,
+                            "imagePullPolicy": "IfNotPresent",
+                            "ports": [{"containerPort": 80}],
+                            "readinessProbe": {"httpGet": {"path": "/", "port": 80}, "periodSeconds": 1},
+                        }
+                    ],
+                },
+            },
+        },
+    }
+
+
+async def test_deployment_spreads_and_pods_answer_across_nodes(
+    cluster: Cluster, client: ApiClient, ns: str, kubectl: Kubectl
+) -> None:
+    await client.create(DEPLOYMENTS, deployment("web", 4), ns)
+
+    async def all_ready() -> list[Obj] | None:
+        pods = (await client.list(PODS, ns, label_selector="app=web")).get("items") or []
+        ready = [
+            p
+            for p in pods
+            if not p["metadata"].get("deletionTimestamp")
+            and p.get("status", {}).get("podIP")
+            and any(c.get("type") == "Ready" and c.get("status") == "True" for c in p["status"].get("conditions") or ())
+        ]
+        return ready if len(ready) == 4 else None
+
+    try:
+        pods = await eventually(all_ready, within=90)
+    except AssertionError:
+        raise AssertionError(f"{kubectl.ok('get', 'pods', '-n', ns, '-o', 'wide')}\n{cluster.logs()}") from None
+    by_node: dict[str, list[Obj]] = {}
+    for p in pods:
+        by_node.setdefault(p["spec"]["nodeName"], []).append(p)
+    assert sorted(by_node) == sorted(n.name for n in cluster.nodes), by_node.keys()
+    assert all(len(v) == 2 for v in by_node.values()), {k: len(v) for k, v in by_node.items()}
+    # each pod's IP comes from its own node's podCIDR
+    for node in cluster.nodes:
+        for p in by_node[node.name]:
+            assert in_cidr(p["status"]["podIP"], node.pod_cidr), (p["status"]["podIP"], node.pod_cidr)
+    # every pod answers from the OTHER node's namespace (routed via host-gw)
+    for node in cluster.nodes:
+        other = next(n for n in cluster.nodes if n.name != node.name)
+        for p in by_node[node.name]:
+            body = await wget(other, f"http://{p['status']['podIP']}/")
+            assert "kubeha demo" in body, (p["metadata"]["name"], node.name, "from", other.name)
+    # pod to pod across nodes: a client pod on node 2 fetches a node-1 pod's page
+    target = by_node[cluster.nodes[0].name][0]["status"]["podIP"]
+    fetch = {"command": ["wget", "-q", "-O", "-", f"http://{target}/"]}
+    await client.create(PODS, pod("fetch", cluster.nodes[1].name, fetch, restartPolicy="Never"), ns)
+
+    async def finished() -> bool:
+        return (await status(client, ns, "fetch")).get("phase") in ("Succeeded", "Failed")
+
+    await eventually(finished)
+    st = await status(client, ns, "fetch")
+    assert st["phase"] == "Succeeded", json.dumps(st)
+    assert "kubeha demo" in kubectl.ok("logs", "fetch", "-n", ns)
