@@ -1,8 +1,10 @@
 """The :class:`~kubeha.storage.interface.KV` protocol over etcd v3 gRPC.
 
-We drive etcd's generated stubs (shipped by ``aetcd``) over our own ``grpc.aio`` channel:
-aetcd's ``Client`` has no TLS and no Range revision/limit, and going through the stubs directly
-is also the fastest path (see ``benchmarks/etcd_bench.py``).
+Messages are etcd's generated protobuf classes (shipped by ``aetcd``; aetcd's ``Client`` has no
+TLS and no Range revision/limit). Unary calls (Range, Txn, Compact, Status) go over our own
+HTTP/2 client (:mod:`kubeha.storage.grpc_h2`): ``grpc.aio``'s per-call cost was the largest item
+of an api-server create or get. Watches are long-lived bidirectional streams and stay on a
+``grpc.aio`` channel.
 
 Each :meth:`EtcdKV.watch` opens its own gRPC Watch stream. The api-server keeps one watch per
 resource, so streams stay few, and a broken stream only affects one watch cache.
@@ -12,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -20,6 +22,7 @@ import grpc
 import grpc.aio
 from aetcd import rpc
 
+from kubeha.storage.grpc_h2 import Channel, GrpcError, client_ssl_context
 from kubeha.storage.interface import (
     Compacted,
     Compare,
@@ -85,12 +88,19 @@ def _op(op: Put | Delete) -> Any:
 
 
 class _Stubs:
-    """The etcd service stubs bound to one channel (built once: stub construction is not free)."""
+    """The etcd watch stub bound to one grpc.aio channel (built once: stub construction is not free)."""
 
     def __init__(self, channel: grpc.aio.Channel) -> None:
-        self.kv = rpc.KVStub(channel)
         self.watch = rpc.WatchStub(channel)
-        self.maintenance = rpc.MaintenanceStub(channel)
+
+
+# unary methods, by their gRPC paths
+RANGE = "/etcdserverpb.KV/Range"
+TXN = "/etcdserverpb.KV/Txn"
+COMPACT = "/etcdserverpb.KV/Compact"
+STATUS = "/etcdserverpb.Maintenance/Status"
+# gRPC status codes by number, so errors from either transport map the same way
+_STATUS_CODES = {sc.value[0]: sc for sc in grpc.StatusCode}
 
 
 class EtcdKV:
@@ -117,6 +127,7 @@ class EtcdKV:
         self._ca_file, self._cert_file, self._key_file = ca_file, cert_file, key_file
         self._channels: list[grpc.aio.Channel | None] = [None] * len(endpoints)
         self._stubs: list[_Stubs | None] = [None] * len(endpoints)
+        self._unary_channels: list[Channel | None] = [None] * len(endpoints)
         self._current = 0
         # compaction point learned from watch responses or our own compactions (etcd does not
         # report it on a failed Range)
@@ -153,6 +164,22 @@ class EtcdKV:
             self._channels[index] = ch
         return ch
 
+    def _target(self, index: int) -> tuple[str, bool]:
+        """(host:port, TLS?) of endpoint ``index``."""
+        url = self.endpoints[index]
+        parts = urlsplit(url if "://" in url else "//" + url)
+        secure = parts.scheme == "https" or (parts.scheme == "" and bool(self._ca_file or self._cert_file))
+        return parts.netloc or url, secure
+
+    def _unary_channel(self, index: int) -> Channel:
+        ch = self._unary_channels[index]
+        if ch is None:
+            target, secure = self._target(index)
+            parts = urlsplit("//" + target)
+            tls = client_ssl_context(self._ca_file, self._cert_file, self._key_file) if secure else None
+            ch = self._unary_channels[index] = Channel(parts.hostname or "127.0.0.1", parts.port or 2379, tls)
+        return ch
+
     def _stub(self, index: int) -> _Stubs:
         st = self._stubs[index]
         if st is None:
@@ -174,14 +201,21 @@ class EtcdKV:
         self._streams.clear()
         channels, self._channels = self._channels, [None] * len(self.endpoints)
         self._stubs = [None] * len(self.endpoints)
+        unary, self._unary_channels = self._unary_channels, [None] * len(self.endpoints)
+        for uch in unary:
+            if uch is not None:
+                await uch.close()
         for ch in channels:
             if ch is not None:
                 await ch.close()
 
     # -- error mapping ----------------------------------------------------------------------
 
-    def _map_error(self, e: grpc.aio.AioRpcError, requested: int = 0) -> StorageError:
-        code, details = e.code(), e.details() or ""
+    def _map_error(self, e: grpc.aio.AioRpcError | GrpcError, requested: int = 0) -> StorageError:
+        if isinstance(e, GrpcError):
+            code, details = _STATUS_CODES.get(e.status, grpc.StatusCode.UNKNOWN), e.message
+        else:
+            code, details = e.code(), e.details() or ""
         if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED):
             return Unavailable(f"etcd: {code.name}: {details}")
         if "required revision has been compacted" in details:
@@ -190,27 +224,31 @@ class EtcdKV:
             return RevisionTooLarge(requested)
         return StorageError(f"etcd: {code.name}: {details}")
 
-    async def _unary(self, call: Callable[[_Stubs], Awaitable[T]], *, requested: int = 0) -> T:
-        """Run ``call(stubs)``, failing over across endpoints on UNAVAILABLE."""
-        last: grpc.aio.AioRpcError | None = None
+    async def _unary(
+        self, method: str, req: Any, response: Callable[[bytes], T], *, deadline: float = 0.0, requested: int = 0
+    ) -> T:
+        """Call ``method`` with ``req``, failing over across endpoints on UNAVAILABLE."""
+        message = req.SerializeToString()
+        last: GrpcError | None = None
         for _ in range(len(self.endpoints)):
             index = self._current
             try:
-                # the deadline is set on the gRPC call itself (DEADLINE_EXCEEDED -> Unavailable)
-                return await call(self._stub(index))
-            except grpc.aio.AioRpcError as e:
-                if e.code() != grpc.StatusCode.UNAVAILABLE:
+                # the deadline is set on the call itself (DEADLINE_EXCEEDED -> Unavailable)
+                data = await self._unary_channel(index).unary(method, message, deadline or self.timeout)
+            except GrpcError as e:
+                if e.status != grpc.StatusCode.UNAVAILABLE.value[0]:
                     raise self._map_error(e, requested) from e
                 last = e
                 self._fail_over(index)
+                continue
+            return response(data)
         assert last is not None
         raise self._map_error(last, requested) from last
 
     # -- KV ---------------------------------------------------------------------------------
 
     async def get(self, key: str) -> KeyValue | None:
-        req = rpc.RangeRequest(key=key.encode())
-        resp = await self._unary(lambda ch: ch.kv.Range(req, timeout=self.timeout))
+        resp = await self._unary(RANGE, rpc.RangeRequest(key=key.encode()), rpc.RangeResponse.FromString)
         return _kv(resp.kvs[0]) if resp.kvs else None
 
     async def range(self, prefix: str, *, revision: int = 0, limit: int = 0, start: str | None = None) -> Range:
@@ -222,7 +260,7 @@ class EtcdKV:
             revision=revision,
             limit=limit,
         )
-        resp = await self._unary(lambda ch: ch.kv.Range(req, timeout=self.timeout), requested=revision)
+        resp = await self._unary(RANGE, req, rpc.RangeResponse.FromString, requested=revision)
         # The header carries etcd's current revision; a read at an older one is "at" that one.
         return Range([_kv(kv) for kv in resp.kvs], revision or resp.header.revision, resp.more, resp.count)
 
@@ -234,7 +272,7 @@ class EtcdKV:
             # on failure, read back every guarded key so callers can tell "exists" from "changed"
             failure=[rpc.RequestOp(request_range=rpc.RangeRequest(key=k.encode())) for k in keys],
         )
-        resp = await self._unary(lambda ch: ch.kv.Txn(req, timeout=self.timeout))
+        resp = await self._unary(TXN, req, rpc.TxnResponse.FromString)
         current: dict[str, KeyValue | None] = {}
         if not resp.succeeded:
             for k, r in zip(keys, resp.responses, strict=True):
@@ -244,25 +282,25 @@ class EtcdKV:
 
     async def current_revision(self) -> int:
         req = rpc.RangeRequest(key=HEALTH_KEY, count_only=True)
-        resp = await self._unary(lambda ch: ch.kv.Range(req, timeout=self.timeout))
+        resp = await self._unary(RANGE, req, rpc.RangeResponse.FromString)
         return int(resp.header.revision)
 
     async def compact(self, revision: int) -> None:
         req = rpc.CompactionRequest(revision=revision, physical=False)
-        await self._unary(lambda ch: ch.kv.Compact(req, timeout=self.timeout), requested=revision)
+        await self._unary(COMPACT, req, rpc.CompactionResponse.FromString, requested=revision)
         self._compacted = max(self._compacted, revision)
 
     async def healthy(self, probe_timeout: float = 2.0) -> bool:
         req = rpc.RangeRequest(key=HEALTH_KEY, serializable=False, count_only=True)
         try:
-            await self._unary(lambda ch: ch.kv.Range(req, timeout=probe_timeout))
+            await self._unary(RANGE, req, rpc.RangeResponse.FromString, deadline=probe_timeout)
         except StorageError:
             return False
         return True
 
     async def status(self) -> dict[str, Any]:
         """The current endpoint's etcd status (version, db size, leader, raft index/term)."""
-        resp = await self._unary(lambda ch: ch.maintenance.Status(rpc.StatusRequest(), timeout=self.timeout))
+        resp = await self._unary(STATUS, rpc.StatusRequest(), rpc.StatusResponse.FromString)
         return {
             "version": resp.version,
             "dbSize": resp.dbSize,
