@@ -9,6 +9,7 @@ serves from every pod to the other node and pod to pod across nodes (host-gw rou
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import subprocess
@@ -17,7 +18,9 @@ from typing import Any
 
 from kubeha.api.errors import StatusError
 from kubeha.client import ApiClient
-from kubeha.client.resources import DEPLOYMENTS, PODS
+from kubeha.client.resources import DEPLOYMENTS, EVENTS, NODES, PODS
+from kubeha.kubelet.cni import NETWORK_NOT_READY
+from kubeha.kubelet.network import RTPROT_KUBEHA
 from tests.support import waiting
 from tests.support.cluster import DEMO_IMAGE, Cluster, Node, in_cidr
 from tests.support.kubectl import Kubectl
@@ -217,3 +220,102 @@ async def test_deployment_spreads_and_pods_answer_across_nodes(
     st = await status(client, ns, "fetch")
     assert st["phase"] == "Succeeded", json.dumps(st)
     assert "kubeha demo" in kubectl.ok("logs", "fetch", "-n", ns)
+
+
+async def _node(client: ApiClient, name: str) -> Obj | None:
+    try:
+        return dict(await client.get(NODES, name))
+    except StatusError as e:
+        if e.code == 404:
+            return None
+        raise
+
+
+def _ready_condition(node: Obj | None) -> Obj:
+    conds = ((node or {}).get("status") or {}).get("conditions") or ()
+    return next((c for c in conds if c.get("type") == "Ready"), {})
+
+
+def _routes(node: Node) -> str:
+    return node.run(["ip", "route", "show", "proto", str(RTPROT_KUBEHA)]).stdout
+
+
+async def test_network_not_ready_until_pod_cidr(cluster: Cluster, client: ApiClient, ns: str) -> None:
+    """Without a podCIDR a Docker node is NotReady with upstream's message, holds non-hostNetwork
+    pods (NetworkNotReady, no traceback) while hostNetwork pods run, and starts them as soon as the
+    podCIDR arrives; the other nodes route to its podCIDR until its Node goes away."""
+    assert cluster.controller_manager is not None
+    cluster.controller_manager.stop()  # no node IPAM: the new node gets no podCIDR meanwhile
+    extra: Node | None = None
+    try:
+        # tainted: the scheduler keeps other tests' pods off it
+        extra = cluster.add_node("node-x", ["--register-with-taints=kubeha.test/held=true:NoSchedule"])
+
+        async def not_ready() -> Obj | None:
+            cond = _ready_condition(await _node(client, "node-x"))
+            return cond if cond.get("status") == "False" else None
+
+        cond = await eventually(not_ready, within=30)
+        assert cond["reason"] == "KubeletNotReady"
+        assert cond["message"] == NETWORK_NOT_READY
+        held = pod("held", "node-x", {"command": ["sleep", "3600"]}, terminationGracePeriodSeconds=1)
+        hostnet = pod("hostnet", "node-x", {"command": ["sleep", "3600"]}, hostNetwork=True)
+        hostnet["spec"]["terminationGracePeriodSeconds"] = 1
+        await client.create(PODS, held, ns)
+        await client.create(PODS, hostnet, ns)
+        st = await running(client, ns, "hostnet", cluster)
+        assert st["podIP"] == extra.ip
+
+        async def held_event() -> bool:
+            events = (await client.list(EVENTS, ns)).get("items") or []
+            return any(
+                e.get("reason") == "NetworkNotReady" and (e.get("involvedObject") or {}).get("name") == "held"
+                for e in events
+            )
+
+        await eventually(held_event, within=20)
+        st = await status(client, ns, "held")
+        assert st.get("phase") == "Pending", st
+        waiting_reason = ((st.get("containerStatuses") or [{}])[0].get("state") or {}).get("waiting", {}).get("reason")
+        assert waiting_reason == "ContainerCreating", st
+        assert "Traceback" not in extra.kubelet.log(1000)
+
+        # node IPAM back: the podCIDR arrives, the node turns Ready and the held pod starts at once
+        cluster.controller_manager.start()
+
+        async def pod_cidr() -> str:
+            return str(((await _node(client, "node-x") or {}).get("spec") or {}).get("podCIDR") or "")
+
+        extra.pod_cidr = await eventually(pod_cidr, within=60)
+        t0 = time.monotonic()
+        st = await running(client, ns, "held", cluster)
+        started_after = time.monotonic() - t0
+        print(f"held pod Running {started_after:.2f}s after its node's podCIDR was seen")
+        assert in_cidr(st["podIP"], extra.pod_cidr)
+        # woken by the Node watch, not by the next periodic sync (--sync-frequency 60s)
+        assert started_after < 15, started_after
+
+        async def ready() -> bool:
+            return _ready_condition(await _node(client, "node-x")).get("status") == "True"
+
+        await eventually(ready, within=20)
+        # the other nodes route to it (host-gw) and its pod answers from there
+        await eventually(
+            lambda: asyncio.to_thread(lambda: extra is not None and extra.pod_cidr in _routes(cluster.nodes[0]))
+        )
+        assert f"via {extra.ip}" in _routes(cluster.nodes[0])
+        assert "Traceback" not in extra.kubelet.log(1000)
+    finally:
+        if extra is not None:
+            for name in ("held", "hostnet"):
+                with contextlib.suppress(StatusError):
+                    await client.delete(PODS, name, ns, grace_period_seconds=0)
+            cluster.remove_node(extra)
+            with contextlib.suppress(StatusError):
+                await client.delete(NODES, "node-x")
+        if not cluster.controller_manager.alive():
+            cluster.controller_manager.start()
+    # its Node gone: the other nodes drop their route to it (watch-driven)
+    cidr = extra.pod_cidr if extra is not None else ""
+    if cidr:
+        await eventually(lambda: asyncio.to_thread(lambda: cidr not in _routes(cluster.nodes[0])), within=20)

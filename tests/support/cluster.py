@@ -48,7 +48,7 @@ from kubeha.kubelet.images import build_demo
 from tests.support import waiting
 from tests.support.docker import PrivateDocker
 from tests.support.etcd import EtcdServer
-from tests.support.netns import NodeNet, NodeNetwork, free_subnet
+from tests.support.netns import NodeNet, NodeNetwork, free_subnet, ip
 from tests.support.pki import PKI
 
 Obj = dict[str, Any]
@@ -56,6 +56,7 @@ DEMO_IMAGE = "kubeha/demo:latest"
 LOGS_KEPT = Path("/tmp/kubeha-e2e-logs")
 SERVICE_CIDR = "10.96.0.0/12"
 KUBELET_PORT = 10250
+NODE_LABEL = "kubeha.node"  # the docker runtime's label naming a container's node
 
 
 def _spawn(argv: list[str], log_path: Path) -> subprocess.Popen[bytes]:
@@ -275,6 +276,40 @@ class Cluster:
         )
         self.controller_manager.start()
         self.scheduler.start()
+
+    def add_node(self, name: str, kubelet_args: list[str] | None = None) -> Node:
+        """One more node (namespace on the bridge + kubelet, started); it does not wait for the
+        Node. :meth:`remove_node` takes it away again (teardown does too)."""
+        node = Node(self.network.add_node(name), self._kubelet_for(name, kubelet_args or []))
+        self.nodes.append(node)
+        node.kubelet.start()
+        return node
+
+    def remove_node(self, node: Node) -> None:
+        """Stop its kubelet, remove its containers and its namespace (the Node object is the
+        caller's to delete)."""
+        node.kubelet.stop()
+        if self.docker is not None:
+            ids = subprocess.run(
+                ["docker", "-H", self.docker.endpoint, "ps", "-aq", "--filter", f"label={NODE_LABEL}={node.name}"],
+                capture_output=True,
+                text=True,
+                check=False,
+            ).stdout.split()
+            if ids:
+                subprocess.run(
+                    ["docker", "-H", self.docker.endpoint, "rm", "-f", *ids], capture_output=True, check=False
+                )
+        ip("netns", "del", node.netns, check=False)
+        ip("link", "del", node.net.host_veth, check=False)
+        self.network.nodes.remove(node.net)
+        self.nodes.remove(node)
+
+    def _kubelet_for(self, name: str, extra: list[str]) -> Kubelet:
+        net = next(n for n in self.network.nodes if n.name == name)
+        k = self._kubelet(net)
+        k.argv += extra
+        return k
 
     def _kubelet(self, net: NodeNet) -> Kubelet:
         assert self.pki is not None and self.docker is not None
