@@ -96,11 +96,10 @@ def status_key(status: Any) -> str:
 
 @dataclass
 class _Listed:
-    """A container as the last relist saw it: the list entry's key and the inspect result."""
+    """A container as the last relist saw it: the list entry's key and what its inspect said."""
 
     name: str
     key: tuple[str, str, str]  # (docker id, State, status_key(Status))
-    info: Obj
     container: ContainerState | None = None  # app/init containers
     sandbox_running: bool = False
     host_network: bool = False
@@ -157,19 +156,14 @@ class DockerRuntime:
 
     # -- listing ------------------------------------------------------------------------------
 
-    async def _listed(self, entry: Obj) -> _Listed | None:
-        """What one ``/containers/json`` entry stands for, inspecting the container only when it
-        is new or its state moved since the last relist (a steady node inspects nothing)."""
-        name = str((entry.get("Names") or ["/"])[0]).lstrip("/")
-        key = (str(entry.get("Id")), str(entry.get("State")), status_key(entry.get("Status")))
-        cached = self._inspect.get(name)
-        if cached is not None and cached.key == key:
-            return cached
+    async def _inspect_listed(
+        self, name: str, key: tuple[str, str, str], labels: Mapping[str, str]
+    ) -> tuple[str, _Listed | None]:
         info = await self.client.inspect_container(name)
-        if info is None:
-            return None
-        labels = entry.get("Labels") or {}
-        got = _Listed(name, key, info)
+        if info is None:  # removed since the list
+            self._inspect.pop(name, None)
+            return name, None
+        got = _Listed(name, key)
         if labels.get(L_TYPE) == TYPE_SANDBOX:
             got.sandbox_running = (info.get("State") or {}).get("Status") == "running"
             got.host_network = (info.get("HostConfig") or {}).get("NetworkMode") == "host"
@@ -177,26 +171,36 @@ class DockerRuntime:
             with contextlib.suppress(ValueError):
                 got.container = container_state(name, info)
         self._inspect[name] = got
-        return got
+        return name, got
 
     async def list_pods(self) -> list[RuntimePod]:
+        """One ``GET /containers/json`` (it carries labels and state); a container is inspected
+        only when it is new or its state moved since the last relist, so a steady node's relist
+        inspects nothing."""
         entries = await self.client.list_containers([f"{L_NODE}={self.node}"])
+        listed: list[tuple[str, tuple[str, str, str], Mapping[str, str]]] = []
+        for e in entries:
+            name = str((e.get("Names") or ["/"])[0]).lstrip("/")
+            key = (str(e.get("Id")), str(e.get("State")), status_key(e.get("Status")))
+            listed.append((name, key, e.get("Labels") or {}))
+        stale = [x for x in listed if (c := self._inspect.get(x[0])) is None or c.key != x[1]]
+        # this call's own inspects win over the cache (a concurrent relist may have rewritten it)
+        fresh = dict(await asyncio.gather(*(self._inspect_listed(*x) for x in stale))) if stale else {}
         pods: dict[str, RuntimePod] = {}
-        listed = await asyncio.gather(*(self._listed(e) for e in entries))
         seen: set[str] = set()
-        for entry, got in zip(entries, listed, strict=True):
+        for name, _, labels in listed:
+            got = fresh[name] if name in fresh else self._inspect.get(name)
             if got is None:
                 continue
-            seen.add(got.name)
-            labels = entry.get("Labels") or {}
+            seen.add(name)
             uid = str(labels.get(L_POD_UID) or "")
             pod = pods.get(uid)
             if pod is None:
                 pod = pods[uid] = RuntimePod(uid, str(labels.get(L_POD_NAME)), str(labels.get(L_POD_NS)))
             if labels.get(L_TYPE) == TYPE_SANDBOX:
                 if got.sandbox_running:
-                    ips = (self.node_ip,) if got.host_network else self._saved_ips(uid, got.name)
-                    pod.sandbox = Sandbox(got.name, ips[0] if ips else "", ips)
+                    ips = (self.node_ip,) if got.host_network else self._saved_ips(uid, name)
+                    pod.sandbox = Sandbox(name, ips[0] if ips else "", ips)
             elif got.container is not None:
                 pod.containers.append(got.container)
         for gone in set(self._inspect) - seen:
