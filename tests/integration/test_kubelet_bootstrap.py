@@ -9,8 +9,10 @@ ClusterRoleBindings (create CSRs, auto-approve node client CSRs, auto-approve re
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
+import datetime
 import functools
 import os
 import secrets
@@ -27,7 +29,8 @@ from typing import Any
 import pytest
 import yaml
 from cryptography import x509
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from kubeha.api.errors import StatusError
 from kubeha.cli.procs import stop_process
@@ -117,7 +120,7 @@ class Kubelet:
     def cert_dir(self) -> Path:
         return self.root / "pki"
 
-    def start(self) -> None:
+    def start(self, *extra: str) -> None:
         with open(self.log_path, "ab") as out:
             self.proc = subprocess.Popen(
                 [
@@ -133,6 +136,7 @@ class Kubelet:
                     "--port=0",
                     "--node-lease-duration-seconds=4",
                     "--node-status-update-frequency=1s",
+                    *extra,
                 ],
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -523,3 +527,77 @@ def test_bootstrap_kubeconfig_needs_kubeconfig(workdir: Path) -> None:
     )
     assert out.returncode == 2
     assert "--bootstrap-kubeconfig needs --kubeconfig" in out.stderr
+
+
+def short_lived_node_cert(pki: PKI, node: str, age: float, left: float) -> tuple[bytes, bytes]:
+    """A node client certificate from the cluster CA issued ``age`` seconds ago that expires in
+    ``left`` seconds: past its rotation point from the start."""
+    ca_cert = x509.load_pem_x509_certificate(pki.ca_crt.read_bytes())
+    ca_key = serialization.load_pem_private_key(pki.ca_key.read_bytes(), password=None)
+    key_pem = bootstrap.new_key_pem()
+    key = bootstrap.parse_key(key_pem)
+    assert key is not None
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(bootstrap.node_subject(node))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(seconds=age))
+        .not_valid_after(now + datetime.timedelta(seconds=left))
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
+    )
+    return cert.public_bytes(serialization.Encoding.PEM), key_pem
+
+
+async def test_running_kubelet_rotates_and_keeps_working_after_the_old_certificate_expires(
+    admin: ApiClient, server: ApiServer, pki: PKI, token: tuple[str, str], workdir: Path, kubelets: list[Kubelet]
+) -> None:
+    token_id, token_secret = token
+    boot = bootstrap_kubeconfig(
+        workdir / "bootstrap.conf", server.url, pki.ca_crt.read_bytes(), {"token": f"{token_id}.{token_secret}"}
+    )
+    k = new_kubelet(workdir, boot)
+    kubelets.append(k)
+    left = 25.0
+    cert, key = short_lived_node_cert(pki, k.name, age=300, left=left)
+    old_expiry = x509.load_pem_x509_certificate(cert).not_valid_after_utc
+    link = bootstrap.write_pair(k.cert_dir, cert, key)
+    first = link.resolve()
+    bootstrap.write_kubeconfig(
+        str(k.kubeconfig), ClientConfig(server=server.url, ca_data=pki.ca_crt.read_bytes()), link
+    )
+    k.start("--rotate-certificates")
+
+    await eventually(lambda: node_ready(admin, k.name))
+
+    async def renewed_pair() -> Path | None:
+        now = link.resolve()
+        return now if now != first else None
+
+    second = await eventually(renewed_pair)
+    new_cert = x509.load_pem_x509_certificate(second.read_bytes())
+    assert subject(new_cert) == (f"system:node:{k.name}", ["system:nodes"])
+    assert new_cert.not_valid_after_utc > old_expiry + datetime.timedelta(days=1)
+    # renewed with the node's own identity, approved through selfnodeclient
+    [renewal] = [c for c in await csrs_for(admin, k.name) if c["spec"]["username"] == f"system:node:{k.name}"]
+    assert renewal["metadata"]["name"].startswith("csr-")
+    assert conditions(renewal)["Approved"]["message"] == (
+        "Auto approving self kubelet client certificate after SubjectAccessReview."
+    )
+    assert "rotated the client certificate" in k.log()
+
+    # past the old certificate's end the kubelet still heartbeats: its connections use the new one
+    wait = (old_expiry - datetime.datetime.now(datetime.UTC)).total_seconds() + 2
+    if wait > 0:
+        await asyncio.sleep(wait)
+    lease = await admin.get(LEASES, k.name, "kube-node-lease")
+
+    async def renewed() -> bool:
+        now = await admin.get(LEASES, k.name, "kube-node-lease")
+        return bool(now["spec"]["renewTime"] != lease["spec"]["renewTime"])
+
+    await eventually(renewed, within=15)
+    assert k.proc is not None and k.proc.poll() is None
