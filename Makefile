@@ -10,8 +10,12 @@ BIN := $(VENV)/bin
 TOOLS := .tools
 # The venv is rebuilt/reinstalled when pyproject.toml's content changes (not its mtime).
 STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-16)
-# Packages the tests and `make up` need from Debian, as "command:package" pairs.
-APT_NEEDS := etcd:etcd-server etcdctl:etcd-client ip:iproute2
+# Packages the tests and `make up` need from Debian, as "command:package" pairs (an absolute path
+# instead of a command: that file must exist). The e2e tier needs Docker, the CNI plugins, a static
+# busybox (the demo image; the dynamic `busybox` package would satisfy a command check) and nsenter.
+APT_NEEDS := etcd:etcd-server etcdctl:etcd-client ip:iproute2 \
+  dockerd:docker.io docker:docker.io /usr/lib/cni/bridge:containernetworking-plugins \
+  /var/lib/dpkg/info/busybox-static.list:busybox-static nsenter:util-linux
 KUBECTL_VERSIONS := 32 27
 GCLOUD_BIN := /usr/lib/google-cloud-sdk/bin
 
@@ -22,13 +26,16 @@ deps: system-deps venv kubectl
 system-deps:
 	@missing=""; \
 	for pair in $(APT_NEEDS); do \
-	  command -v "$${pair%%:*}" >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; \
+	  cmd="$${pair%%:*}"; \
+	  if [ "$${cmd#/}" != "$$cmd" ]; then [ -e "$$cmd" ] || missing="$$missing $${pair#*:}"; \
+	  else command -v "$$cmd" >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; fi; \
 	done; \
+	missing=$$(echo $$missing | tr ' ' '\n' | sort -u | tr '\n' ' '); \
 	if [ ! -x $(BIN)/python ] && ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then \
 	  missing="$$missing python3-venv"; \
 	fi; \
-	if [ -n "$$missing" ]; then \
-	  echo "installing:$$missing"; \
+	if [ -n "$${missing// /}" ]; then \
+	  echo "installing: $$missing"; \
 	  export DEBIAN_FRONTEND=noninteractive; \
 	  apt-get update -q; \
 	  apt-get install -y -q --no-install-recommends $$missing; \
@@ -86,25 +93,13 @@ unit: deps
 integration: deps
 	$(BIN)/pytest -p no:cacheprovider tests/integration
 
-# Real Docker + CNI end-to-end tests (root). Not part of `make test` until proven stable.
-E2E_APT_NEEDS := dockerd:docker.io /usr/lib/cni/bridge:containernetworking-plugins busybox:busybox-static ip:iproute2
+# The end-to-end tier alone: a two-node cluster in network namespaces with a private dockerd (root).
 e2e: deps
-	@missing=""; \
-	for pair in $(E2E_APT_NEEDS); do \
-	  cmd="$${pair%%:*}"; \
-	  if [ "$${cmd#/}" != "$$cmd" ]; then [ -e "$$cmd" ] || missing="$$missing $${pair#*:}"; \
-	  else command -v "$$cmd" >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; fi; \
-	done; \
-	if [ -n "$$missing" ]; then \
-	  echo "installing:$$missing"; \
-	  DEBIAN_FRONTEND=noninteractive apt-get update -q; \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
-	fi
 	$(BIN)/pytest -p no:cacheprovider tests/e2e
 
 # Lint first (fast feedback); pytest runs last so its summary line ends the output.
 test: deps lint
-	$(BIN)/pytest -p no:cacheprovider tests/unit tests/integration tests/fuzz
+	$(BIN)/pytest -p no:cacheprovider tests/unit tests/integration tests/fuzz tests/e2e
 
 bench: deps
 	@for b in codec_bench etcd_bench api_bench scheduler_bench authz_bench kubelet_bench; do \
