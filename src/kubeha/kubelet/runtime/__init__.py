@@ -9,7 +9,13 @@ attempt) is one container. ``attempt`` counts restarts of that container in its 
 is the pod's ``restartCount`` for it. Runtimes keep at least the last exited attempt, so logs of
 the previous instance (``kubectl logs --previous``) stay readable.
 
-Implementations: ``host`` (``runtime/host.py``: supervised host processes), ``docker`` (next).
+Implementations: ``host`` (``runtime/host.py``: supervised host processes), ``docker``
+(``runtime/docker.py``: Docker Engine + CNI), and ``MultiRuntime`` (``runtime/multi.py``: both,
+routed by runtime class and container id).
+
+Optional capability: a runtime that can tell when its containers change implements
+``RuntimeEvents.watch_events`` (Docker does, the host runtime does not); the PLEG then reacts to
+events and relists such runtimes only rarely. Test for it with ``hasattr(runtime, "watch_events")``.
 """
 
 from __future__ import annotations
@@ -108,7 +114,8 @@ class ExecProcess(Protocol):
 
 class Runtime(Protocol):
     """What the kubelet needs from a container runtime. Every method is safe to call again
-    (stopping a stopped container, removing a removed one: no error)."""
+    (stopping a stopped container, removing a removed one: no error). Runtimes may also be
+    ``RuntimeEvents`` (below)."""
 
     name: str  # the RuntimeClass handler it serves ("host", "docker")
     version: str  # reported as node.status.nodeInfo.containerRuntimeVersion ("host://1.0")
@@ -161,4 +168,16 @@ class Runtime(Protocol):
     def attach(self, container_id: str) -> AsyncIterator[tuple[str, bytes]]:
         """The running container's output from now on, as (``stdout``|``stderr``, data), until it
         exits (``kubectl attach`` without stdin)."""
+        ...
+
+
+class RuntimeEvents(Protocol):
+    """Optional: a runtime that reports container changes as they happen (for the PLEG)."""
+
+    def watch_events(self) -> AsyncIterator[str]:
+        """The pod uid each time one of the pod's containers (or its sandbox) of this node is
+        created, started, dies, is OOM-killed or removed — events from the moment of the call
+        on, possibly repeated. ``""`` means "something may have been missed" (the stream broke
+        and was re-established): relist everything. The iterator never ends by itself, except
+        in a runtime that merges others (``MultiRuntime``) when none of them has events."""
         ...
