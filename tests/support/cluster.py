@@ -154,6 +154,7 @@ class Cluster:
     controller_manager: Process | None = None
     scheduler: Process | None = None
     port: int = 0
+    forward_rule: list[str] = field(default_factory=list)  # our iptables FORWARD rule, if added
 
     # -- what tests use ------------------------------------------------------------------------
 
@@ -203,6 +204,7 @@ class Cluster:
     def _start(self, timeout: float) -> None:
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         self.network.create()
+        self._accept_bridged_forwarding()
         for i in range(self.node_count):
             self.network.add_node(f"node-{i + 1}")
         self.cluster_cidr = free_subnet(prefixlen=16, avoid=[self.network.subnet])
@@ -223,6 +225,21 @@ class Cluster:
         for node in self.nodes:
             node.kubelet.start()
         asyncio.run(self._wait_nodes_ready(timeout))
+
+    def _accept_bridged_forwarding(self) -> None:
+        """With br_netfilter loaded, frames between two ports of our bridge (node to node) pass
+        the host's iptables FORWARD chain, whose policy a system dockerd sets to DROP (Debian's
+        docker.io starts one). One rule accepts exactly our bridge's own traffic; removed at
+        teardown by the same spec."""
+        try:
+            bridged = Path("/proc/sys/net/bridge/bridge-nf-call-iptables").read_text().strip() == "1"
+        except OSError:
+            bridged = False  # br_netfilter not loaded: bridged frames skip iptables
+        if not bridged or shutil.which("iptables") is None:
+            return
+        rule = ["FORWARD", "-i", self.network.bridge, "-o", self.network.bridge, "-j", "ACCEPT"]
+        if subprocess.run(["iptables", "-w", "-I", *rule], capture_output=True, check=False).returncode == 0:
+            self.forward_rule = rule
 
     @staticmethod
     def _start_docker(docker: PrivateDocker) -> None:
@@ -378,6 +395,9 @@ class Cluster:
             self.etcd.close()
         # after the containers: their veths are in the node namespaces
         self.network.remove()
+        if self.forward_rule:
+            subprocess.run(["iptables", "-w", "-D", *self.forward_rule], capture_output=True, check=False)
+            self.forward_rule = []
         if keep_logs and self.logs_dir.exists():
             dest = LOGS_KEPT / f"{time.strftime('%Y%m%d-%H%M%S')}-{self.prefix}"
             with contextlib.suppress(OSError):
