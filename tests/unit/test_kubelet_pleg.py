@@ -111,14 +111,23 @@ async def test_evented_pleg_wakes_on_events_and_polls_only_the_runtime_without_e
     try:
         await asyncio.sleep(0.3)
         assert pleg.evented
-        assert docker.lists == 0 and host.lists >= 3  # idle Docker is not listed; the host is
+        # Docker is listed once after the stream began (what changed before it), then not while
+        # idle; the host runtime, without events, is relisted every period
+        assert docker.lists == 1 and host.lists >= 3
+        # a pod with no event since that listing syncs from the cache
+        await pleg.fresh(quiet="u1")
+        assert docker.lists == 1
         docker.queue.put_nowait("u1")
         await asyncio.sleep(0.05)
         assert woken == ["u1"]
+        await pleg.fresh(quiet="u1")  # an event arrived: its worker gets a new listing
+        assert docker.lists == 2
+        await pleg.fresh(quiet="u1")
+        assert docker.lists == 2
         docker.pods = [running("u2")]
         docker.queue.put_nowait("")  # a reconnect: relist everything
         await asyncio.sleep(0.05)
-        assert docker.lists == 1 and "u2" in pleg.pods and "u2" in woken
+        assert docker.lists == 3 and "u2" in pleg.pods and "u2" in woken
         host.pods = [running("h1")]
         await asyncio.sleep(0.15)
         assert "h1" in woken  # a host pod's change is seen by the 1 s (here 0.05 s) relist

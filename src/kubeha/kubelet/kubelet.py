@@ -29,7 +29,7 @@ from kubeha.kubelet.node import NodeManager
 from kubeha.kubelet.pleg import Pleg
 from kubeha.kubelet.pod_workers import DONE, PodWorkers
 from kubeha.kubelet.probes import LIVENESS, READINESS, STARTUP, ProbeManager, resolve_port
-from kubeha.kubelet.runtime import CREATED, EXITED, RUNNING, ContainerState, Runtime, RuntimePod
+from kubeha.kubelet.runtime import CREATED, EXITED, RUNNING, ContainerState, Runtime, RuntimePod, Sandbox
 from kubeha.kubelet.status_manager import ContainerView, StatusManager, compute_status
 from kubeha.kubelet.volumes import VolumeManager
 from kubeha.machinery.events import EventRecorder
@@ -113,6 +113,7 @@ class Kubelet:
         self._api_pods: dict[str, Obj] = {}  # uid -> pod, for pods this kubelet runs
         self._waiting: dict[tuple[str, str], tuple[str, str]] = {}  # (uid, container) -> (reason, message)
         self._ignored: set[str] = set()
+        self._touched: dict[str, set[str]] = {}  # uid -> containers created or stopped by the running sync
         self._tasks = TaskSet("kubelet", log)
         self._mirror_wake = asyncio.Event()
         self.volumes: VolumeManager | None = None  # set by app.py with the docker runtime
@@ -275,11 +276,29 @@ class Kubelet:
         rpod = rpod or RuntimePod(uid, str(_meta(pod).get("name")), str(_meta(pod).get("namespace")))
         self._seed_probes(pod, rpod)
         wake = await self._sync_containers(pod, rpod)
-        rpod = await self._runtime_pod(uid) or rpod
+        rpod = await self._after_sync(rpod, sandbox)
         self._set_status(pod, rpod, sandbox.ip)
         if any(k[0] == uid and v[0] != "CrashLoopBackOff" for k, v in self._waiting.items()):
             wake = min(wake, CONFIG_RETRY) if wake is not None else CONFIG_RETRY  # e.g. a ConfigMap still missing
         return min(wake, self.cfg.sync_frequency) if wake is not None else self.cfg.sync_frequency
+
+    async def _after_sync(self, rpod: RuntimePod, sandbox: Sandbox) -> RuntimePod:
+        """The pod as the runtime has it after the sync: the listing it began with plus a look
+        at each container the sync created or stopped (no listing of the whole node, which
+        would wait behind every other pod starting meanwhile)."""
+        touched = sorted(self._touched.pop(rpod.uid, ()))
+        states = await asyncio.gather(*(self.runtime.container_status(cid) for cid in touched))
+        containers = {c.id: c for c in rpod.containers}
+        for cid, st in zip(touched, states, strict=True):
+            if st is None:
+                containers.pop(cid, None)
+            else:
+                containers[cid] = st
+        box = rpod.sandbox if rpod.sandbox is not None and rpod.sandbox.id == sandbox.id else sandbox
+        after = RuntimePod(rpod.uid, rpod.name, rpod.namespace, box, list(containers.values()))
+        if touched:
+            self.pleg.pods[rpod.uid] = after  # probes see the new container before the next listing
+        return after
 
     def _seed_probes(self, pod: Obj, rpod: RuntimePod) -> None:
         """Adopted containers keep the readiness and startup results the API shows for them, so
@@ -401,6 +420,7 @@ class Kubelet:
             # image pulls say ErrImagePull / ImagePullBackOff
             self._waiting[(uid, name)] = (str(getattr(e, "reason", "CreateContainerError")), str(e))
             return
+        self._touched.setdefault(uid, set()).add(cid)
         try:
             await self.runtime.start_container(cid)
         except (OSError, RuntimeError) as e:
@@ -449,6 +469,7 @@ class Kubelet:
                 await asyncio.wait_for(self._run_hook(hook, st.id, c or {}, grace), grace)
         await self.runtime.stop_container(st.id, max(0.0, deadline - loop.time()))
         if pod is not None:
+            self._touched.setdefault(_uid(pod), set()).add(st.id)
             self.recorder.event(pod, "Normal", "Killing", f"Stopping container {st.name}")
 
     async def _kill_pod(self, pod: Obj | None, rpod: RuntimePod, grace: float) -> None:
@@ -477,6 +498,7 @@ class Kubelet:
                 raise
 
     def _forget(self, uid: str) -> None:
+        self._touched.pop(uid, None)
         self.probes.remove(uid)
         self.status.forget(uid)
         self.backoff.forget_prefix(uid + "/")

@@ -15,7 +15,10 @@ How the view is kept current, per runtime:
   every ``period`` (1 s), so a host pod's exit is noticed within a second.
 
 Pod workers ask for a listing that started after their call (:meth:`Pleg.fresh`): concurrent
-callers share one, so 30 pods starting at once cost a few listings, not one each.
+callers share one, so 30 pods starting at once cost a few listings, not one each. With events,
+a pod's cached state is used as it is when no event about the pod arrived since the last full
+listing began (what upstream's evented PLEG cache gives its syncs): a steady node's periodic
+resyncs list nothing.
 """
 
 from __future__ import annotations
@@ -71,8 +74,11 @@ class Pleg:
         self._inflight: asyncio.Future[None] | None = None
         self._quiet: set[str] = set()  # pods whose workers asked for the next listing themselves
         self.relists = 0
-        self.events = 0
+        self.events = 0  # runtime events received (also the sequence number of the latest)
         self.evented = False
+        self._event_seq: dict[str, int] = {}  # pod uid -> number of the latest event about it
+        self._listed_seq = -1  # the cache reflects every event up to this number
+        self._connect_seq = 0  # the number of the stream's latest (re)connect: listings begun before it do not count
 
     # -- listing -------------------------------------------------------------------------------
 
@@ -96,10 +102,20 @@ class Pleg:
         """A full listing now (not shared); returns the uids of pods that changed."""
         return await self._list(list(self._runtimes), set())
 
+    def current(self, uid: str) -> bool:
+        """Whether the cache holds ``uid`` as the runtime has it: events are flowing, a full
+        listing has run since they began, and none about this pod arrived since it began."""
+        return (
+            self.evented and self._listed_seq >= self._connect_seq and self._event_seq.get(uid, -1) <= self._listed_seq
+        )
+
     async def fresh(self, quiet: str = "") -> None:
         """Wait for a full listing that began after this call; concurrent callers share one.
         ``quiet``: the caller's pod, whose worker is not woken for what this listing shows
-        (the caller reads ``pods`` itself)."""
+        (the caller reads ``pods`` itself); with events, nothing is listed when the cache is
+        current for it."""
+        if quiet and self.current(quiet):
+            return
         if quiet:
             self._quiet.add(quiet)
         want = self._started + 1
@@ -111,8 +127,12 @@ class Pleg:
     async def _shared_listing(self) -> None:
         self._started += 1
         quiet, self._quiet = self._quiet, set()
+        seq = self.events
         try:
             await self._list(list(self._runtimes), quiet)
+            if self.evented and seq >= self._connect_seq:
+                self._listed_seq = max(self._listed_seq, seq)
+                self._event_seq = {u: n for u, n in self._event_seq.items() if n > seq}
         finally:
             self._finished += 1
             self._inflight = None
@@ -156,18 +176,33 @@ class Pleg:
     async def _follow(self) -> None:
         """Wake workers from the runtime's events; relist after every (re)connect."""
         while True:
+            self._reconnected()  # the cache is not trusted until a listing begun after this
             stream: AsyncIterator[str] = self.runtime.watch_events()  # type: ignore[attr-defined]
+            # what changed before the stream took over is covered by a listing once it runs
+            first = asyncio.get_running_loop().call_later(self.period, self._relist_soon)
             try:
                 async with contextlib.aclosing(stream):  # type: ignore[type-var]
                     async for uid in stream:
-                        self.events += 1
                         if uid:
+                            self.events += 1
+                            self._event_seq[uid] = self.events
                             self.on_change(uid)
                         else:
+                            self._reconnected()
                             await self.fresh()  # reconnected: events may have been missed
-            except (OSError, RuntimeError) as e:
+            except Exception as e:  # a broken stream must not stop the PLEG: relist and follow again
                 log.warning("runtime events failed: %s", e)
-            # the stream ended: relist, then follow again
+            finally:
+                first.cancel()
+            self._connect_seq = self.events + 1  # no events now: list until the stream is back
             await asyncio.sleep(self.period)
             with contextlib.suppress(OSError):
                 await self.fresh()
+
+    def _reconnected(self) -> None:
+        self.events += 1
+        self._connect_seq = self.events
+
+    def _relist_soon(self) -> None:
+        task = asyncio.ensure_future(self.fresh())
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
