@@ -16,7 +16,6 @@ import logging
 import os
 import sys
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +23,7 @@ from typing import IO, Any
 
 from aiohttp import web
 
-from kubeha.apiserver import admission
+from kubeha.apiserver import admission, objmeta
 
 log = logging.getLogger(__name__)
 
@@ -430,7 +429,7 @@ async def scope_middleware(request: web.Request, handler: Handler) -> web.Stream
     admission.SCOPE.set(scope)
     request[_SCOPE] = scope
     auditor = request.app.get(AUDIT_KEY)
-    actx = AuditContext(str(uuid.uuid4()), time.time())
+    actx = AuditContext(objmeta.new_uid(), time.time())
     request[_ACTX] = actx
     if auditor is None:
         return await handler(request)

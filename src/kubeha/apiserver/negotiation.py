@@ -42,12 +42,19 @@ async def read_body(request: web.Request, limit: int, read_timeout: float = limi
     (and its --max-requests-inflight slot) forever."""
     if request.content_length is not None and request.content_length > limit:
         raise errors.too_large(f"Request entity too large: limit is {limit}")
+    content = request.content
+    if content.is_eof():
+        # all of it has arrived (small bodies always have): no timer to arm
+        body = content.read_nowait()
+        if len(body) > limit:
+            raise errors.too_large(f"Request entity too large: limit is {limit}")
+        return body
     chunks: list[bytes] = []
     size = 0
     try:
         async with asyncio.timeout(read_timeout):
             while True:
-                chunk = await request.content.read(65536)
+                chunk = await content.read(65536)
                 if not chunk:
                     break
                 size += len(chunk)

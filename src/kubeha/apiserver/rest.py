@@ -27,6 +27,7 @@ from kubeha.apiserver import negotiation as neg
 from kubeha.apiserver.context import ApiContext
 from kubeha.apiserver.requestinfo import RequestInfo
 from kubeha.storage.interface import Compacted, Compare, Conflict, Delete, KeyExists, KeyNotFound, Put
+from kubeha.storage.store import encode as store_encode
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +82,18 @@ def _try_import(name: str) -> Any:
         return None
 
 
+_MODULES: dict[str, Any] = {}
+
+
 def _mod(name: str) -> Any:
-    return _try_import(name)
+    # remembered: import_module costs a few microseconds even for a loaded module, and the
+    # create path asks several times per request
+    mod = _MODULES.get(name)
+    if mod is None:
+        mod = _try_import(name)
+        if mod is not None:
+            _MODULES[name] = mod
+    return mod
 
 
 # -- common helpers ----------------------------------------------------------------------------------
@@ -229,6 +240,11 @@ def update_managed_fields(
 
 def check_size(obj: Obj, limit: int) -> None:
     if len(neg.dumps(obj)) > limit:
+        raise errors.StatusError(413, "RequestEntityTooLarge", "etcdserver: request is too large")
+
+
+def check_value_size(value: bytes, limit: int) -> None:
+    if len(value) > limit:
         raise errors.StatusError(413, "RequestEntityTooLarge", "etcdserver: request is too large")
 
 
@@ -504,7 +520,10 @@ class Rest:
             try:
                 if hook is not None:
                     await hook(self.ctx, candidate, None, plan)
-                check_size(candidate, self.ctx.config.max_object_bytes)
+                # encoded once: the size check and the etcd write use the same bytes
+                stored_form = info.encode(candidate)
+                value = store_encode(stored_form)
+                check_value_size(value, self.ctx.config.max_object_bytes)
             except BaseException:
                 await chain.rollback(attrs)
                 raise
@@ -515,7 +534,7 @@ class Rest:
             try:
                 try:
                     stored = await self.store.create(
-                        key, info.encode(candidate), also=plan.also, guards=[*plan.guards, *attrs.guards]
+                        key, stored_form, also=plan.also, guards=[*plan.guards, *attrs.guards], value=value
                     )
                 except BaseException:
                     # quota charged by admission for a write that did not happen goes back

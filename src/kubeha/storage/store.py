@@ -103,11 +103,19 @@ class Store:
         return decode(kv.value, kv.mod_revision)
 
     async def create(
-        self, key: str, obj: Obj, *, also: list[Put | Delete] | None = None, guards: list[Compare] | None = None
+        self,
+        key: str,
+        obj: Obj,
+        *,
+        also: list[Put | Delete] | None = None,
+        guards: list[Compare] | None = None,
+        value: bytes | None = None,
     ) -> Obj:
         """Store ``obj`` at ``key`` iff the key is absent and every guard holds, with ``also`` in
-        the same transaction. Raises KeyExists, or Conflict when a guard fails."""
-        value = encode(obj)
+        the same transaction. Raises KeyExists, or Conflict when a guard fails. ``value`` is
+        ``encode(obj)`` when the caller has it already."""
+        if value is None:
+            value = encode(obj)
         res = await self.kv.txn([Compare(key, 0), *(guards or [])], [Put(key, value), *(also or [])])
         if not res.succeeded:
             if res.current.get(key) is not None:
