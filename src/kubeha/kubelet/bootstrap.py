@@ -61,6 +61,7 @@ USAGES = ("digital signature", "client auth")
 NODES_GROUP = "system:nodes"
 CERT_WAIT_SECONDS = 3600.0  # upstream's bound on the wait for an issued bootstrap certificate
 SERVER_WAIT_SECONDS = 60.0
+WATCH_SECONDS = 300
 # rotation: retry a failed renewal with exponential back-off up to this
 ROTATION_BACKOFF_MAX = 300.0
 
@@ -332,8 +333,19 @@ async def wait_for_certificate(client: ApiClient, name: str, uid: str) -> bytes:
             raise BootstrapError(f"csr {name!r} changed UIDs")
         return verdict(csr)
 
+    pause = 0.0
     while True:
-        listed = await client.list(CERTIFICATESIGNINGREQUESTS, field_selector=selector)
+        if pause:
+            await asyncio.sleep(pause)
+        try:
+            listed = await client.list(CERTIFICATESIGNINGREQUESTS, field_selector=selector)
+        except (OSError, StatusError) as e:
+            # the api-server is away (a control-plane failover): keep waiting, as a reflector would
+            if isinstance(e, StatusError) and e.code < 500 and e.code != 429:
+                raise
+            pause = min(max(pause * 2, 1.0), 30.0)
+            log.info("listing certificate signing request %s: %s; retrying in %.0fs", name, e, pause)
+            continue
         items = listed.get("items") or []
         if not items:
             raise BootstrapError(f"csr {name!r} was deleted")
@@ -341,9 +353,17 @@ async def wait_for_certificate(client: ApiClient, name: str, uid: str) -> bytes:
             return cert
         log.info("waiting for certificate signing request %s to be approved and issued", name)
         rv = (listed.get("metadata") or {}).get("resourceVersion")
+        started = time.monotonic()
         try:
             async with contextlib.aclosing(
-                client.watch(CERTIFICATESIGNINGREQUESTS, field_selector=selector, resource_version=rv)
+                # a server-side end to every watch (then a fresh list): a silently dead
+                # connection cannot hold the wait until its deadline
+                client.watch(
+                    CERTIFICATESIGNINGREQUESTS,
+                    field_selector=selector,
+                    resource_version=rv,
+                    timeout_seconds=WATCH_SECONDS,
+                )
             ) as events:
                 async for typ, obj in events:
                     if typ == "DELETED":
@@ -353,7 +373,11 @@ async def wait_for_certificate(client: ApiClient, name: str, uid: str) -> bytes:
         except StatusError as e:
             if e.code != 410:
                 raise
-        # the watch ended (server timeout, 410 Gone, dropped connection): list again
+        except OSError as e:
+            log.info("watching certificate signing request %s: %s", name, e)
+        # the watch ended (server timeout, 410 Gone, dropped connection): list again, after a
+        # pause when it ended at once so a broken stream cannot spin
+        pause = 1.0 if time.monotonic() - started < 1.0 else 0.0
 
 
 async def request_certificate(
@@ -515,7 +539,7 @@ class ClientCertRotator:
             try:
                 await self.rotate()
                 backoff = 2.0
-            except (BootstrapError, StatusError, OSError, TimeoutError) as e:
+            except Exception as e:  # any failure: keep the current pair and try again, as client-go
                 log.error("client certificate rotation failed: %s; retrying in %.0fs", e, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, ROTATION_BACKOFF_MAX)
