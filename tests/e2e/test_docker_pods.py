@@ -319,3 +319,32 @@ async def test_network_not_ready_until_pod_cidr(cluster: Cluster, client: ApiCli
     cidr = extra.pod_cidr if extra is not None else ""
     if cidr:
         await eventually(lambda: asyncio.to_thread(lambda: cidr not in _routes(cluster.nodes[0])), within=20)
+
+
+async def test_kubelet_restart_repairs_routes_and_leaves_foreign_ones(cluster: Cluster) -> None:
+    """The kubelet only touches its own (proto 74) routes: a route it made and someone deleted
+    comes back when it starts, a stale one of its own goes, and another protocol's stays."""
+    node, other = cluster.nodes[0], cluster.nodes[1]
+    assert f"{other.pod_cidr} via {other.ip}" in _routes(node)
+    stale = "10.254.254.0/24"  # no node has it
+    foreign = "10.254.253.0/24"
+    node.kubelet.stop()
+    try:
+        for argv in (
+            ["ip", "route", "del", other.pod_cidr, "proto", str(RTPROT_KUBEHA)],
+            ["ip", "route", "add", stale, "via", other.ip, "proto", str(RTPROT_KUBEHA)],
+            ["ip", "route", "add", foreign, "via", other.ip, "proto", "static"],
+        ):
+            res = node.run(argv)
+            assert res.returncode == 0, (argv, res.stderr)
+        assert other.pod_cidr not in _routes(node)
+    finally:
+        node.kubelet.start()
+
+    async def repaired() -> bool:
+        ours = await asyncio.to_thread(_routes, node)
+        return f"{other.pod_cidr} via {other.ip}" in ours and stale not in ours
+
+    await eventually(repaired, within=30)
+    assert foreign in node.run(["ip", "route", "show", "proto", "static"]).stdout
+    node.run(["ip", "route", "del", foreign, "proto", "static"])
