@@ -20,6 +20,9 @@ Measured, in this order:
   ``creationTimestamp`` has one-second resolution, so the bench's own clock is used. Three rounds
   (pods deleted, and gone from the API and from Docker, between rounds); the median round (by
   p99) is reported. A warm-up pod first makes the kubelet learn the podCIDR and the caches warm.
+* **One pod alone** (``--single``, 5): the same for one pod at a time, against one sandbox+app
+  pair through the Engine API alone: the latency the kubelet adds when Docker is not contended
+  (the 30-pod figures are dominated by the engine creating 60 containers at once).
 * **Idle**: with the 30 pods of the last round running and nothing changing, 10 s to settle, then
   CPU (utime+stime from ``/proc/<pid>/stat``, of the process and its live descendants, plus the
   children it reaped) over 60 s as % of one core, and memory (VmRSS, PSS from ``smaps_rollup``),
@@ -44,6 +47,7 @@ import math
 import os
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -277,7 +281,7 @@ class Engine:
         await self.session.close()
 
 
-async def baseline_round(engine: Engine, n: int, rnd: int) -> tuple[list[float], float]:
+async def baseline_round(engine: Engine, n: int, rnd: int | str) -> tuple[list[float], float]:
     labels = {BASELINE_LABEL: str(rnd)}
 
     async def one(i: int) -> float:
@@ -447,6 +451,8 @@ async def idle(cluster: Cluster, settle: float, window: float, shim_ns: str) -> 
 @dataclass
 class Results:
     baseline: list[tuple[list[float], float]] = field(default_factory=list)
+    single_base: list[float] = field(default_factory=list)  # one pod alone, raw Docker
+    single: list[Round] = field(default_factory=list)  # one pod alone, through the kubelet
     rounds: list[Round] = field(default_factory=list)
     usage: list[Usage] = field(default_factory=list)
 
@@ -462,6 +468,9 @@ async def bench(cluster: Cluster, args: argparse.Namespace, res: Results) -> Non
                 f"   baseline round {r + 1}: p50 {pct(lat, 50):.2f}s p99 {pct(lat, 99):.2f}s total {total:.2f}s",
                 flush=True,
             )
+        for i in range(args.single):
+            lat, _ = await baseline_round(engine, 1, f"s{i}")
+            res.single_base.extend(lat)
         cluster.start_kubelet(args.kubelet_args)
         async with ApiClient(load_kubeconfig(str(cluster.kubeconfig)), timeout=60) as client:
             await client.create(NAMESPACES, {"metadata": {"name": NAMESPACE}})
@@ -472,6 +481,15 @@ async def bench(cluster: Cluster, args: argparse.Namespace, res: Results) -> Non
             await start_round(client, ["warmup"], within=120)
             print(f"   warm-up pod Ready {time.monotonic() - t0:.1f}s after the podCIDR", flush=True)
             await delete_all(client, engine, ["warmup"])
+            for i in range(args.single):
+                res.single.append(await start_round(client, [f"single-{i}"], within=60))
+                await delete_all(client, engine, [f"single-{i}"])
+            if res.single:
+                print(
+                    f"   one pod alone: Running {statistics.median(r.running[0] for r in res.single):.2f}s "
+                    f"(raw Docker {statistics.median(res.single_base):.2f}s), median of {args.single}",
+                    flush=True,
+                )
             for r in range(args.rounds):
                 names = [f"r{r}-p{i:02d}" for i in range(args.pods)]
                 rnd = await start_round(client, names, within=args.timeout)
@@ -515,6 +533,15 @@ def report(res: Results, pods: int) -> None:
         print(f"{u.name:<12} {u.cpu:>7.2f} {u.rss:>8.1f} {u.pss:>8.1f}")
     print("(docker: dockerd + containerd + this daemon's shims)")
     print()
+    if res.single and res.single_base:
+        one = statistics.median(r.running[0] for r in res.single)
+        ready = statistics.median(r.ready[0] for r in res.single)
+        base = statistics.median(res.single_base)
+        print(
+            f"one pod alone (median of {len(res.single)}): create -> Running {one:.2f} s, Ready {ready:.2f} s; ", end=""
+        )
+        print(f"raw Docker sandbox+app {base:.2f} s (ratio {one / base:.2f})")
+        print()
     p99 = pct(rnd.running, 99)
     kub = next((u for u in res.usage if u.name == "kubelet"), None)
     verdict = lambda ok: "met" if ok else "NOT met"  # noqa: E731
@@ -528,6 +555,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     p.add_argument("--pods", type=int, default=30, help="pods per round")
     p.add_argument("--rounds", type=int, default=3, help="startup rounds (the median is reported)")
+    p.add_argument("--single", type=int, default=5, help="pods started one at a time (uncontended latency)")
     p.add_argument("--settle", type=float, default=10.0, help="seconds before the idle window")
     p.add_argument("--idle", type=float, default=60.0, help="idle window, seconds")
     p.add_argument("--timeout", type=float, default=180.0, help="give up on a round after this many seconds")
