@@ -21,6 +21,7 @@ import string
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +34,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from kubeha.api.errors import StatusError
-from kubeha.cli.procs import stop_process
+from kubeha.cli.dev import apiserver_args
+from kubeha.cli.procs import free_port, stop_process, wait_http_ok
 from kubeha.client import ApiClient, load_kubeconfig
 from kubeha.client.kubeconfig import ClientConfig
 from kubeha.client.resources import CERTIFICATESIGNINGREQUESTS, LEASES, NODES, SECRETS
@@ -61,6 +63,8 @@ KUBEADM_BINDINGS = (
         "system:nodes",
     ),
 )
+
+OUTAGE = 15.0  # seconds the node's only api-server is away in the outage test
 
 # this module's patience; waiting.eventually does the polling
 eventually = functools.partial(waiting.eventually, within=30.0, every=0.2, retry_on=(AssertionError, StatusError))
@@ -601,3 +605,107 @@ async def test_running_kubelet_rotates_and_keeps_working_after_the_old_certifica
 
     await eventually(renewed, within=15)
     assert k.proc is not None and k.proc.poll() is None
+
+
+@dataclass
+class OwnApiServer:
+    """An api-server this test stops and starts again on the same port (the node's only one)."""
+
+    cmd: list[str]
+    url: str
+    log_path: Path
+    pki: PKI
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with open(self.log_path, "ab") as out:
+            self.proc = subprocess.Popen(self.cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        wait_http_ok(f"{self.url}/readyz", self.pki.ssl_context(), timeout=60, proc=self.proc)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop_process(self.proc, 10)
+            self.proc = None
+
+
+@pytest.fixture
+def own_apiserver(pki: PKI, etcd_server: Any, workdir: Path) -> Iterator[OwnApiServer]:
+    port = free_port()
+    endpoint = str(getattr(etcd_server, "endpoint", etcd_server))
+    cmd = [
+        sys.executable,
+        "-m",
+        "kubeha",
+        "apiserver",
+        *apiserver_args(endpoint, port, pki.dir),
+        "--enable-bootstrap-token-auth",
+        "--disable-admission-plugins=ServiceAccount",
+    ]
+    s = OwnApiServer(cmd, f"https://127.0.0.1:{port}", workdir / "own-apiserver.log", pki)
+    s.start()
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+async def test_the_wait_for_a_certificate_survives_an_api_server_outage(
+    admin: ApiClient, pki: PKI, workdir: Path, kubelets: list[Kubelet], own_apiserver: OwnApiServer
+) -> None:
+    # the node knows one api-server; it goes away while the request is pending and comes back
+    # after the request was approved elsewhere: the kubelet still gets its certificate
+    user = f"joiner-{_rand(6)}"
+    crb = f"kubeha-test:{user}"
+    await admin.request("POST", CRB_PATH, body=binding(crb, "system:node-bootstrapper", "User", user))
+    try:
+        cert_path, key_path = pki.issue_client(user)
+        boot = bootstrap_kubeconfig(
+            workdir / "bootstrap-outage.conf",
+            own_apiserver.url,
+            pki.ca_crt.read_bytes(),
+            {
+                "client-certificate-data": base64.b64encode(cert_path.read_bytes()).decode(),
+                "client-key-data": base64.b64encode(key_path.read_bytes()).decode(),
+            },
+        )
+        k = new_kubelet(workdir, boot)
+        kubelets.append(k)
+        k.start()
+
+        async def pending() -> Obj | None:
+            found = await csrs_for(admin, k.name)
+            return found[0] if found else None
+
+        csr = await eventually(pending)
+        await eventually(lambda: _logged(k, "to be approved and issued"))
+        own_apiserver.stop()
+        down = time.monotonic()
+        await asyncio.sleep(2)
+        csr["status"] = {
+            "conditions": [{"type": "Approved", "status": "True", "reason": "Test", "message": "approved by the test"}]
+        }
+        await admin.update(CERTIFICATESIGNINGREQUESTS, csr, subresource="approval")
+        await eventually(lambda: _issued(admin, csr["metadata"]["name"]))
+        # longer than the client's own retries of one request (5, backing off up to ~10 s)
+        await asyncio.sleep(max(0.0, OUTAGE - (time.monotonic() - down)))
+        assert k.proc is not None and k.proc.poll() is None, k.log()[-2000:]  # still waiting
+        assert not k.kubeconfig.exists()
+        own_apiserver.start()
+
+        node = await eventually(lambda: node_ready(admin, k.name), within=60)
+        assert node["metadata"]["name"] == k.name
+        cfg = load_kubeconfig(str(k.kubeconfig))
+        assert cfg.server == own_apiserver.url
+        assert len(await csrs_for(admin, k.name)) == 1
+    finally:
+        with contextlib.suppress(StatusError):
+            await admin.request("DELETE", f"{CRB_PATH}/{crb}")
+
+
+async def _logged(k: Kubelet, text: str) -> bool:
+    return text in k.log()
+
+
+async def _issued(c: ApiClient, name: str) -> bool:
+    csr = await c.get(CERTIFICATESIGNINGREQUESTS, name)
+    return bool((csr.get("status") or {}).get("certificate"))
