@@ -13,6 +13,7 @@ the real user (``kubeha.apiserver.authn.impersonation``).
 from __future__ import annotations
 
 import contextvars
+import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -94,11 +95,24 @@ def user_from_peercert(cert: dict[str, Any] | None) -> UserInfo | None:
     return UserInfo(cn, with_authenticated(orgs))
 
 
+# the user of each TLS connection: its client certificate cannot change, and getpeercert()
+# decodes the certificate anew on every call (per request, kept alive connections ask often)
+_CONNECTION_USERS: weakref.WeakKeyDictionary[Any, UserInfo | None] = weakref.WeakKeyDictionary()
+
+
 async def client_cert_authenticator(request: web.Request) -> UserInfo | None:
     transport = request.transport
     if transport is None:
         return None
-    return user_from_peercert(transport.get_extra_info("peercert"))
+    try:
+        return _CONNECTION_USERS[transport]
+    except KeyError:
+        pass
+    except TypeError:  # a transport without weak references: decode every time
+        return user_from_peercert(transport.get_extra_info("peercert"))
+    user = user_from_peercert(transport.get_extra_info("peercert"))
+    _CONNECTION_USERS[transport] = user
+    return user
 
 
 def bearer_token(request: web.Request) -> str | None:
