@@ -42,6 +42,7 @@ from kubeha.client.resources import CERTIFICATESIGNINGREQUESTS, LEASES, NODES, S
 from kubeha.kubelet import bootstrap
 from tests.support import waiting
 from tests.support.apiserver import ApiServer, ApiServerFactory
+from tests.support.kubectl import Kubectl, kubectl_path
 from tests.support.pki import PKI
 
 Obj = dict[str, Any]
@@ -368,6 +369,15 @@ async def test_bootstrap_registers_node_with_issued_certificate_and_restart_reus
     who = await whoami(cfg)
     assert who["username"] == f"system:node:{k.name}"
     assert "system:nodes" in who["groups"]
+    binary = kubectl_path("1.32")
+    if binary is not None:
+        # what an admin sees, and client-go reading the kubeconfig the kubelet wrote (one PEM
+        # file as both client-certificate and client-key)
+        out = Kubectl(binary, server.kubeconfig, workdir / "home", "1.32").ok("get", "csr", csr["metadata"]["name"])
+        assert "Approved,Issued" in out and f"system:bootstrap:{token_id}" in out
+        as_node = Kubectl(binary, k.kubeconfig, workdir / "home-node", "1.32")
+        assert as_node.ok("get", "node", k.name, "-o", "name") == f"node/{k.name}\n"
+        assert "yes" in as_node.ok("auth", "can-i", "get", "nodes")
 
     # a restart finds the kubeconfig valid: no second CSR, same certificate, node keeps renewing
     pair_before = current.resolve()
