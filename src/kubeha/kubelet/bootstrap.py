@@ -523,12 +523,15 @@ class ClientCertRotator:
 
     async def run(self) -> None:
         backoff = 2.0
+        planned: tuple[bytes, float] | None = None  # (certificate, its rotation point): drawn once
         while True:
             cert = self.current_cert()
             if not cert:
                 log.warning("client certificate rotation: the kubeconfig has no client certificate; not rotating")
                 return
-            deadline = rotation_deadline(cert)
+            if planned is None or planned[0] != cert:
+                planned = (cert, rotation_deadline(cert))
+            deadline = planned[1]
             wait = deadline - self.wall()
             if wait > 0:
                 log.info(
