@@ -22,6 +22,7 @@ import grpc
 import grpc.aio
 from aetcd import rpc
 
+from kubeha.storage import etcdwire as wire
 from kubeha.storage.grpc_h2 import Channel, GrpcError, client_ssl_context
 from kubeha.storage.interface import (
     Compacted,
@@ -73,18 +74,10 @@ def _kv(kv: Any) -> KeyValue:
     return KeyValue(kv.key.decode(), kv.value, kv.create_revision, kv.mod_revision)
 
 
-def _compare(c: Compare) -> Any:
-    key = c.key.encode()
-    if c.mod_revision == 0:
-        # mod_revision of an absent key compares as 0 too, but CREATE == 0 is the documented idiom.
-        return rpc.Compare(key=key, result=rpc.Compare.EQUAL, target=rpc.Compare.CREATE, create_revision=0)
-    return rpc.Compare(key=key, result=rpc.Compare.EQUAL, target=rpc.Compare.MOD, mod_revision=c.mod_revision)
-
-
-def _op(op: Put | Delete) -> Any:
+def _op(op: Put | Delete) -> bytes:
     if isinstance(op, Put):
-        return rpc.RequestOp(request_put=rpc.PutRequest(key=op.key.encode(), value=op.value))
-    return rpc.RequestOp(request_delete_range=rpc.DeleteRangeRequest(key=op.key.encode()))
+        return wire.put_op(op.key.encode(), op.value)
+    return wire.delete_op(op.key.encode())
 
 
 class _Stubs:
@@ -225,10 +218,10 @@ class EtcdKV:
         return StorageError(f"etcd: {code.name}: {details}")
 
     async def _unary(
-        self, method: str, req: Any, response: Callable[[bytes], T], *, deadline: float = 0.0, requested: int = 0
+        self, method: str, message: bytes, response: Callable[[bytes], T], *, deadline: float = 0.0, requested: int = 0
     ) -> T:
-        """Call ``method`` with ``req``, failing over across endpoints on UNAVAILABLE."""
-        message = req.SerializeToString()
+        """Call ``method`` with the encoded request ``message``, failing over across endpoints on
+        UNAVAILABLE."""
         last: GrpcError | None = None
         for _ in range(len(self.endpoints)):
             index = self._current
@@ -248,17 +241,14 @@ class EtcdKV:
     # -- KV ---------------------------------------------------------------------------------
 
     async def get(self, key: str) -> KeyValue | None:
-        resp = await self._unary(RANGE, rpc.RangeRequest(key=key.encode()), rpc.RangeResponse.FromString)
+        resp = await self._unary(RANGE, wire.range_request(key.encode()), rpc.RangeResponse.FromString)
         return _kv(resp.kvs[0]) if resp.kvs else None
 
     async def range(self, prefix: str, *, revision: int = 0, limit: int = 0, start: str | None = None) -> Range:
         """Keys in ``[start or prefix, prefix_end)``; ``start`` is inclusive."""
         p = prefix.encode()
-        req = rpc.RangeRequest(
-            key=(start.encode() if start is not None else p) or b"\0",
-            range_end=prefix_end(p),
-            revision=revision,
-            limit=limit,
+        req = wire.range_request(
+            (start.encode() if start is not None else p) or b"\0", prefix_end(p), revision=revision, limit=limit
         )
         resp = await self._unary(RANGE, req, rpc.RangeResponse.FromString, requested=revision)
         # The header carries etcd's current revision; a read at an older one is "at" that one.
@@ -266,11 +256,11 @@ class EtcdKV:
 
     async def txn(self, compares: list[Compare], ops: list[Put | Delete]) -> TxnResult:
         keys = list(dict.fromkeys(c.key for c in compares))
-        req = rpc.TxnRequest(
-            compare=[_compare(c) for c in compares],
-            success=[_op(o) for o in ops],
+        req = wire.txn_request(
+            [wire.compare(c.key.encode(), c.mod_revision) for c in compares],
+            [_op(o) for o in ops],
             # on failure, read back every guarded key so callers can tell "exists" from "changed"
-            failure=[rpc.RequestOp(request_range=rpc.RangeRequest(key=k.encode())) for k in keys],
+            [wire.range_op(k.encode()) for k in keys],
         )
         resp = await self._unary(TXN, req, rpc.TxnResponse.FromString)
         current: dict[str, KeyValue | None] = {}
@@ -281,17 +271,17 @@ class EtcdKV:
         return TxnResult(resp.succeeded, resp.header.revision, current)
 
     async def current_revision(self) -> int:
-        req = rpc.RangeRequest(key=HEALTH_KEY, count_only=True)
+        req = wire.range_request(HEALTH_KEY, count_only=True)
         resp = await self._unary(RANGE, req, rpc.RangeResponse.FromString)
         return int(resp.header.revision)
 
     async def compact(self, revision: int) -> None:
-        req = rpc.CompactionRequest(revision=revision, physical=False)
+        req = rpc.CompactionRequest(revision=revision, physical=False).SerializeToString()
         await self._unary(COMPACT, req, rpc.CompactionResponse.FromString, requested=revision)
         self._compacted = max(self._compacted, revision)
 
     async def healthy(self, probe_timeout: float = 2.0) -> bool:
-        req = rpc.RangeRequest(key=HEALTH_KEY, serializable=False, count_only=True)
+        req = wire.range_request(HEALTH_KEY, count_only=True)
         try:
             await self._unary(RANGE, req, rpc.RangeResponse.FromString, deadline=probe_timeout)
         except StorageError:
@@ -300,7 +290,7 @@ class EtcdKV:
 
     async def status(self) -> dict[str, Any]:
         """The current endpoint's etcd status (version, db size, leader, raft index/term)."""
-        resp = await self._unary(STATUS, rpc.StatusRequest(), rpc.StatusResponse.FromString)
+        resp = await self._unary(STATUS, rpc.StatusRequest().SerializeToString(), rpc.StatusResponse.FromString)
         return {
             "version": resp.version,
             "dbSize": resp.dbSize,
