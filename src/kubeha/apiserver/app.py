@@ -88,9 +88,9 @@ async def request_middleware(request: web.Request, handler: Handler) -> web.Stre
     start = time.monotonic()
     kind = "mutating" if request.method in ("POST", "PUT", "PATCH", "DELETE") else "readOnly"
     if long_running:
-        metrics.watches_for("WATCH").inc()
+        metrics.watch_started()
     else:
-        metrics.inflight_for(kind).inc()
+        metrics.request_started(kind)
     code = 500
     try:
         resp = await _limit_inflight(request, app, ri, handler)
@@ -120,16 +120,15 @@ async def request_middleware(request: web.Request, handler: Handler) -> web.Stre
         return _status_response(errors.internal(type(e).__name__ + ": " + str(e)[:200]))
     finally:
         if long_running:
-            metrics.watches_for("WATCH").dec()
+            metrics.watch_ended()
         else:
-            metrics.inflight_for(kind).dec()
+            metrics.request_ended(kind)
         scope = ("namespace" if ri.namespace else "cluster") if ri.is_resource else ""
         verb = (ri.verb or request.method.lower()).upper()
-        metrics.requests_for(verb, ri.group, ri.version, ri.resource, ri.subresource, scope, str(code)).inc()
+        labels = (verb, ri.group, ri.version, ri.resource, ri.subresource, scope)
+        metrics.count_request((*labels, str(code)))
         if not long_running:
-            metrics.latency_for(verb, ri.group, ri.version, ri.resource, ri.subresource, scope).observe(
-                time.monotonic() - start
-            )
+            metrics.observe_latency(labels, time.monotonic() - start)
 
 
 async def _limit_inflight(
