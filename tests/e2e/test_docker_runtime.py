@@ -146,19 +146,28 @@ async def test_exec_binary_output_survives_framing(rt: DockerRuntime, pods: Pods
     assert await proc.wait() == 0
 
 
+async def until_size(proc: ExecProcess, size: bytes, seen: bytearray) -> None:
+    """Ask ``stty size`` until it reports ``size`` (the resize is applied in the background)."""
+    async with asyncio.timeout(20):
+        while size not in seen:
+            await proc.write_stdin(b"stty size\n")
+            with contextlib.suppress(TimeoutError):
+                await read_until(proc, size, seen, within=0.5)
+
+
 async def test_exec_tty_resize_reaches_stty(rt: DockerRuntime, pods: Pods) -> None:
     _, cid = await pods.start("tty", SLEEPER)
     proc = await rt.exec_stream(cid, ["sh"], stdin=True, tty=True)
     seen = bytearray()
     proc.resize(100, 40)
-    await proc.write_stdin(b"tty; echo term=$TERM; stty size\n")
-    await read_until(proc, b"40 100", seen)
-    assert b"/dev/pts/" in seen and b"term=xterm" in seen
+    await proc.write_stdin(b"tty; echo term=$TERM\n")
+    await read_until(proc, b"term=xterm", seen)
+    assert b"/dev/pts/" in seen
+    await until_size(proc, b"40 100", seen)
     assert await proc.read_stderr() == b""  # a terminal merges both streams
     proc.resize(132, 50)
-    await asyncio.sleep(0.3)  # the resize is applied in the background
-    await proc.write_stdin(b"stty size; exit 7\n")
-    await read_until(proc, b"50 132", seen)
+    await until_size(proc, b"50 132", seen)
+    await proc.write_stdin(b"exit 7\n")
     await read_all(proc.read_stdout)
     assert await asyncio.wait_for(proc.wait(), 10) == 7
 
