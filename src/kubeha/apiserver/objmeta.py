@@ -6,6 +6,7 @@ import copy
 import datetime as dt
 import os
 import secrets
+import time
 from typing import Any
 
 from kubeha.api.schema import Obj
@@ -34,14 +35,36 @@ def rfc3339(t: dt.datetime) -> str:
     return text
 
 
+def now_rfc3339() -> str:
+    """``rfc3339(now())`` without building a datetime within the second already formatted."""
+    last = _last_second[0]
+    if last[0] == time.time() // 1:
+        return last[1]
+    return rfc3339(now())
+
+
 def parse_rfc3339(s: str) -> dt.datetime:
     return dt.datetime.fromisoformat(s.replace("Z", "+00:00"))
+
+
+_random_pool = bytearray()
+
+
+def _forget_pool() -> None:
+    _random_pool.clear()  # a forked child must not hand out its parent's next uids
+
+
+os.register_at_fork(after_in_child=_forget_pool)
 
 
 def new_uid() -> str:
     """A random (version 4) UUID as text; str(uuid.uuid4()) builds a UUID object on the way, and
     every create and every request (its Audit-ID) takes one."""
-    b = bytearray(os.urandom(16))
+    global _random_pool
+    if len(_random_pool) < 16:
+        _random_pool = bytearray(os.urandom(4096))  # one system call per 256 uids
+    b = _random_pool[-16:]
+    del _random_pool[-16:]
     b[6] = (b[6] & 0x0F) | 0x40
     b[8] = (b[8] & 0x3F) | 0x80
     h = b.hex()

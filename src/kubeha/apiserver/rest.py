@@ -233,7 +233,7 @@ def update_managed_fields(
     if mf is None or not opts.field_manager:
         return new
     res = mf.update_managed_fields(
-        live, new, opts.field_manager, operation, subresource, info.schema, objmeta.rfc3339(objmeta.now())
+        live, new, opts.field_manager, operation, subresource, info.schema, objmeta.now_rfc3339()
     )
     return res if isinstance(res, dict) else new
 
@@ -496,7 +496,7 @@ class Rest:
             cmd.pop("deletionGracePeriodSeconds", None)
             cmd.pop("selfLink", None)
             cmd["uid"] = objmeta.new_uid()
-            cmd["creationTimestamp"] = objmeta.rfc3339(objmeta.now())
+            cmd["creationTimestamp"] = objmeta.now_rfc3339()
             if info.strategy.track_generation:
                 cmd["generation"] = 1
             else:
@@ -772,7 +772,7 @@ class Rest:
                 "the namespace of the provided object does not match the namespace sent on the request"
             )
         field_checks(info, applied, None, opts)
-        now = objmeta.rfc3339(objmeta.now())
+        now = objmeta.now_rfc3339()
         existing = await self.maybe_get(info, namespace, name)
         if existing is None:
             if subresource:
