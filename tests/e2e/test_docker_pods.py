@@ -21,6 +21,7 @@ from kubeha.client import ApiClient
 from kubeha.client.resources import DEPLOYMENTS, EVENTS, NODES, PODS
 from kubeha.kubelet.cni import NETWORK_NOT_READY
 from kubeha.kubelet.network import RTPROT_KUBEHA
+from kubeha.kubelet.node import RUNTIMECLASSES
 from tests.support import waiting
 from tests.support.cluster import DEMO_IMAGE, Cluster, Node, in_cidr
 from tests.support.kubectl import Kubectl
@@ -263,7 +264,23 @@ async def test_network_not_ready_until_pod_cidr(cluster: Cluster, client: ApiCli
         hostnet["spec"]["terminationGracePeriodSeconds"] = 1
         await client.create(PODS, held, ns)
         await client.create(PODS, hostnet, ns)
+        # a host-runtime pod (supervised host process) needs no CNI network either
+        with contextlib.suppress(StatusError):  # 409: a kubelet or another test made it already
+            await client.create(
+                RUNTIMECLASSES,
+                {
+                    "apiVersion": "node.k8s.io/v1",
+                    "kind": "RuntimeClass",
+                    "metadata": {"name": "host"},
+                    "handler": "host",
+                },
+            )
+        hostrt = pod("hostrt", "node-x", {"command": ["sleep", "3600"]}, runtimeClassName="host")
+        hostrt["spec"]["terminationGracePeriodSeconds"] = 1
+        await client.create(PODS, hostrt, ns)
         st = await running(client, ns, "hostnet", cluster)
+        assert st["podIP"] == extra.ip
+        st = await running(client, ns, "hostrt", cluster)
         assert st["podIP"] == extra.ip
 
         async def held_event() -> bool:
@@ -307,9 +324,17 @@ async def test_network_not_ready_until_pod_cidr(cluster: Cluster, client: ApiCli
         assert "Traceback" not in extra.kubelet.log(1000)
     finally:
         if extra is not None:
-            for name in ("held", "hostnet"):
+            names = ("held", "hostnet", "hostrt")
+            for name in names:
                 with contextlib.suppress(StatusError):
-                    await client.delete(PODS, name, ns, grace_period_seconds=0)
+                    await client.delete(PODS, name, ns)
+
+            async def gone() -> bool:
+                left = (await client.list(PODS, ns)).get("items") or []
+                return not any(p["metadata"]["name"] in names for p in left)
+
+            with contextlib.suppress(AssertionError):  # remove_node kills what is left anyway
+                await eventually(gone, within=20)
             cluster.remove_node(extra)
             with contextlib.suppress(StatusError):
                 await client.delete(NODES, "node-x")

@@ -28,7 +28,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -45,6 +48,7 @@ from kubeha.cli.procs import client_ssl_context, free_port, stop_process, wait_h
 from kubeha.client import ApiClient, load_kubeconfig
 from kubeha.client.resources import NODES
 from kubeha.kubelet.images import build_demo
+from kubeha.kubelet.runtime.shim import proc_start_ticks
 from tests.support import waiting
 from tests.support.docker import PrivateDocker
 from tests.support.etcd import EtcdServer
@@ -63,6 +67,26 @@ def _spawn(argv: list[str], log_path: Path) -> subprocess.Popen[bytes]:
     with open(log_path, "ab") as log:
         # own session: a Ctrl-C of the test run does not reach it; we stop it by pid
         return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def kill_host_containers(root: Path) -> None:
+    """The host runtime's containers outlive their kubelet (a restarted one re-adopts them): kill
+    each by the pids its shim recorded (``pods/<uid>/<container>/<attempt>.state.json``), only
+    while that pid is still the same process (its start ticks match)."""
+    for state_file in root.glob("pods/*/*/*.state.json"):
+        try:
+            state = json.loads(state_file.read_text())
+        except (OSError, ValueError):
+            continue
+        for pid_key, ticks_key, group in (("pid", "pidStart", True), ("shimPid", "shimStart", False)):
+            pid = state.get(pid_key)
+            if not isinstance(pid, int) or pid <= 0 or proc_start_ticks(pid) != state.get(ticks_key):
+                continue
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                if group:
+                    os.killpg(pid, signal.SIGKILL)  # the shim starts each command in its own group
+                else:
+                    os.kill(pid, signal.SIGKILL)
 
 
 def _tail(path: Path, lines: int) -> str:
@@ -106,8 +130,11 @@ class Process:
         return _tail(self.log_path, tail)
 
 
+@dataclass
 class Kubelet(Process):
     """A node's ``kubeha kubelet`` (runs in the node's network namespace)."""
+
+    root_dir: Path = Path()
 
 
 @dataclass
@@ -306,6 +333,7 @@ class Cluster:
         """Stop its kubelet, remove its containers and its namespace (the Node object is the
         caller's to delete)."""
         node.kubelet.stop()
+        kill_host_containers(node.kubelet.root_dir)
         if self.docker is not None:
             ids = subprocess.run(
                 ["docker", "-H", self.docker.endpoint, "ps", "-aq", "--filter", f"label={NODE_LABEL}={node.name}"],
@@ -351,7 +379,7 @@ class Cluster:
         ]
         # only the network namespace: the kubelet's mounts (tmpfs volumes) must stay visible to dockerd
         wrapped = ["nsenter", f"--net=/run/netns/{net.netns}", "--", *argv]
-        return Kubelet(f"kubelet-{net.name}", wrapped, self.logs_dir / f"kubelet-{net.name}.log")
+        return Kubelet(f"kubelet-{net.name}", wrapped, self.logs_dir / f"kubelet-{net.name}.log", root_dir=d / "root")
 
     async def _wait_nodes_ready(self, within: float) -> None:
         async with ApiClient(load_kubeconfig(str(self.kubeconfig))) as client:
@@ -383,6 +411,7 @@ class Cluster:
         namespaces, links and the temporary directory; ``keep_logs`` copies the logs aside."""
         for node in self.nodes:
             node.kubelet.stop()
+            kill_host_containers(node.kubelet.root_dir)
         for p in (self.scheduler, self.controller_manager, self.apiserver):
             if p is not None:
                 p.stop()
