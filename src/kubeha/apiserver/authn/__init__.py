@@ -96,7 +96,8 @@ def user_from_peercert(cert: dict[str, Any] | None) -> UserInfo | None:
 
 
 # the user of each TLS connection: its client certificate cannot change, and getpeercert()
-# decodes the certificate anew on every call (per request, kept alive connections ask often)
+# decodes the certificate anew on every call (per request, kept alive connections ask often).
+# Keyed by the connection's SSLObject: uvloop's TLS transports take no weak references.
 _CONNECTION_USERS: weakref.WeakKeyDictionary[Any, UserInfo | None] = weakref.WeakKeyDictionary()
 
 
@@ -104,14 +105,15 @@ async def client_cert_authenticator(request: web.Request) -> UserInfo | None:
     transport = request.transport
     if transport is None:
         return None
+    tls = transport.get_extra_info("ssl_object")
+    if tls is None:
+        return user_from_peercert(transport.get_extra_info("peercert"))
     try:
-        return _CONNECTION_USERS[transport]
+        return _CONNECTION_USERS[tls]
     except KeyError:
         pass
-    except TypeError:  # a transport without weak references: decode every time
-        return user_from_peercert(transport.get_extra_info("peercert"))
     user = user_from_peercert(transport.get_extra_info("peercert"))
-    _CONNECTION_USERS[transport] = user
+    _CONNECTION_USERS[tls] = user
     return user
 
 
