@@ -57,6 +57,8 @@ DEFAULT_WINDOW = 65_535
 # our receive windows are as large as HTTP/2 allows: a response is never held back for us, and
 # the connection window is topped up once half of it has been used
 RECV_REFILL = 2**30
+# how often calls in flight are checked against their deadlines (the precision of a deadline)
+SWEEP_INTERVAL = 0.1
 
 _FRAME = struct.Struct(">IBI")  # (length << 8 | type) as 32 bits, flags, stream id
 _GRPC_PREFIX = struct.Struct(">BI")
@@ -76,7 +78,7 @@ def _frame(ftype: int, flags: int, stream_id: int, payload: bytes = b"") -> byte
 
 
 class _Stream:
-    __slots__ = ("data", "future", "headers", "id", "send_window", "timer")
+    __slots__ = ("data", "deadline", "future", "headers", "id", "send_window", "started")
 
     def __init__(self, stream_id: int, future: asyncio.Future[bytes], send_window: int) -> None:
         self.id = stream_id
@@ -84,7 +86,8 @@ class _Stream:
         self.data = bytearray()
         self.headers: hpack.Headers | None = None
         self.send_window = send_window
-        self.timer: asyncio.TimerHandle | None = None
+        self.started = 0.0  # loop time of the call
+        self.deadline = 0.0  # loop time it fails at
 
 
 class _Connection(asyncio.Protocol):
@@ -110,6 +113,7 @@ class _Connection(asyncio.Protocol):
         self.last_frame = 0.0  # loop time of the last frame from the server
         # headers block being continued (stream id, flags, fragments)
         self._continuing: tuple[int, int, list[bytes]] | None = None
+        self._sweeper: asyncio.TimerHandle | None = None  # see _sweep
         # frames to send, written together once per event loop turn: concurrent calls share one
         # write system call (and etcd reads them in one go)
         self._out: list[bytes] = []
@@ -287,8 +291,6 @@ class _Connection(asyncio.Protocol):
         st = self.streams.pop(sid, None)
         if st is None:
             return
-        if st.timer is not None:
-            st.timer.cancel()
         if not st.future.done():
             if isinstance(result, GrpcError):
                 st.future.set_exception(result)
@@ -311,6 +313,9 @@ class _Connection(asyncio.Protocol):
     def _fail_all(self, err: GrpcError) -> None:
         if self.error is None:
             self.error = err
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
         for sid in list(self.streams):
             self._finish(sid, err)
         self._wake(self.window_waiters)
@@ -342,7 +347,10 @@ class _Connection(asyncio.Protocol):
         fut: asyncio.Future[bytes] = self.loop.create_future()
         st = _Stream(sid, fut, self.peer_initial_window)
         self.streams[sid] = st
-        st.timer = self.loop.call_later(deadline, self._expire, sid, self.loop.time())
+        st.started = now = self.loop.time()
+        st.deadline = now + deadline
+        if self._sweeper is None:
+            self._sweeper = self.loop.call_later(SWEEP_INTERVAL, self._sweep)
         body = _GRPC_PREFIX.pack(0, len(message)) + message
         head = _frame(HEADERS, END_HEADERS, sid, header_block)
         size = len(body)
@@ -359,8 +367,6 @@ class _Connection(asyncio.Protocol):
         except asyncio.CancelledError:
             if sid in self.streams:
                 self.streams.pop(sid)
-                if st.timer is not None:
-                    st.timer.cancel()
                 self._send(_frame(RST_STREAM, 0, sid, struct.pack(">I", CANCEL)))
             raise
 
@@ -394,11 +400,21 @@ class _Connection(asyncio.Protocol):
         waiters.append(w)
         await w
 
-    def _expire(self, sid: int, started: float) -> None:
-        st = self.streams.get(sid)
-        if st is None:
-            return
-        st.timer = None
+    def _sweep(self) -> None:
+        """Fail the calls past their deadline. One timer per connection, running only while calls
+        are in flight: a timer per call cost more than the rest of the call's bookkeeping."""
+        self._sweeper = None
+        now = self.loop.time()
+        for st in [st for st in self.streams.values() if st.deadline <= now]:
+            self._expire(st)
+            if self.error is not None:
+                return
+        if self.streams:
+            self._sweeper = self.loop.call_later(SWEEP_INTERVAL, self._sweep)
+
+    def _expire(self, st: _Stream) -> None:
+        sid = st.id
+        started = st.started
         self._finish(sid, GrpcError(DEADLINE_EXCEEDED, "etcd call timed out"))
         self._send(_frame(RST_STREAM, 0, sid, struct.pack(">I", CANCEL)))
         if self.last_frame <= started:
