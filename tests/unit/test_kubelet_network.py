@@ -1,10 +1,15 @@
-"""host-gw routes (kubelet/network.py): which routes a node wants, and the diff against the kernel's."""
+"""host-gw routes (kubelet/network.py): which routes a node wants, and the diff against the kernel's;
+and the runtime network readiness the node reports (node.py, cni.py)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
+from kubeha.kubelet.app import build_parser
+from kubeha.kubelet.cni import NETWORK_NOT_READY
 from kubeha.kubelet.network import Route, desired_routes, node_routes, route_diff
+from kubeha.kubelet.node import NodeConfig, conditions, conditions_changed, runtime_errors
 
 Obj = dict[str, Any]
 
@@ -91,3 +96,47 @@ def test_diff_collapses_duplicate_destinations() -> None:
     want = {"10.244.1.0/24": Route("10.244.1.0/24", "192.168.1.11")}
     have = [Route("10.244.1.0/24", "192.168.1.11"), Route("10.244.1.0/24", "192.168.1.12")]
     assert route_diff(want, have) == ([], [Route("10.244.1.0/24", "192.168.1.12")])
+
+
+# -- runtime network readiness (node.py / cni.py) -------------------------------------------------
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def _ready(conds: list[Obj]) -> Obj:
+    return next(c for c in conds if c["type"] == "Ready")
+
+
+def test_node_not_ready_until_the_network_is() -> None:
+    cfg = NodeConfig(name="n", node_ip="10.0.0.1", runtime_version="docker://1", cni=True)
+    assert runtime_errors(cfg, "") == [NETWORK_NOT_READY]
+    assert runtime_errors(cfg, "10.244.0.0/24") == []
+    # host-runtime-only kubelets need no CNI network
+    assert runtime_errors(NodeConfig(name="n", node_ip="10.0.0.1", runtime_version="host://1"), "") == []
+    not_ready = _ready(conditions([], T0, [NETWORK_NOT_READY]))
+    assert (not_ready["status"], not_ready["reason"], not_ready["message"]) == (
+        "False",
+        "KubeletNotReady",
+        "container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady "
+        "message:Network plugin returns error: cni plugin not initialized",
+    )
+    assert _ready(conditions([], T0))["status"] == "True"
+
+
+def test_conditions_change_when_the_network_becomes_ready() -> None:
+    posted = {"status": {"conditions": conditions([], T0, [NETWORK_NOT_READY])}}
+    assert not conditions_changed(posted, T0, [NETWORK_NOT_READY])
+    assert conditions_changed(posted, T0, [])
+    # the transition time moves only when the status flips
+    later = datetime(2026, 1, 1, 0, 5, tzinfo=UTC)
+    flipped = _ready(conditions(posted["status"]["conditions"], later, []))
+    assert flipped["lastTransitionTime"] == "2026-01-01T00:05:00Z"
+    same = _ready(conditions(posted["status"]["conditions"], later, [NETWORK_NOT_READY]))
+    assert same["lastTransitionTime"] == "2026-01-01T00:00:00Z"
+
+
+def test_host_gw_routes_flag() -> None:
+    p = build_parser()
+    assert p.parse_args([]).host_gw_routes is True
+    assert p.parse_args(["--host-gw-routes=false"]).host_gw_routes is False
+    assert p.parse_args(["--host-gw-routes"]).host_gw_routes is True
