@@ -158,3 +158,74 @@ def test_refused_connection_is_unavailable(loop_name: str) -> None:
             await kv.close()
 
     run(loop_name, body)
+
+
+class _ScriptedServer:
+    """A loopback HTTP/2 peer answering request streams by a script: the very first request is
+    refused (REFUSED_STREAM), or its connection goes away (GOAWAY before any stream); every
+    other request gets an empty gRPC message and status 0."""
+
+    def __init__(self, first: str) -> None:
+        self.first = first
+        self.connections = 0
+        self.requests: list[bytes] = []
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        import struct
+
+        from kubeha.storage import hpack
+
+        self.connections += 1
+        n = self.connections
+        assert await reader.readexactly(24) == b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+        def frame(ftype: int, flags: int, sid: int, payload: bytes = b"") -> bytes:
+            return struct.pack(">I", len(payload))[1:] + bytes([ftype, flags]) + struct.pack(">I", sid) + payload
+
+        writer.write(frame(4, 0, 0))  # our (empty) SETTINGS
+        try:
+            while True:
+                head = await reader.readexactly(9)
+                length = int.from_bytes(head[:3], "big")
+                ftype, flags, sid = head[3], head[4], int.from_bytes(head[5:9], "big") & 0x7FFFFFFF
+                payload = await reader.readexactly(length)
+                if ftype == 4 and not flags & 1:
+                    writer.write(frame(4, 1, 0))  # SETTINGS ACK
+                elif ftype == 0 and flags & 1:  # the request's last DATA frame
+                    self.requests.append(payload[5:])
+                    if len(self.requests) == 1 and self.first == "refuse":
+                        writer.write(frame(3, 0, sid, struct.pack(">I", 7)))
+                    elif n == 1 and self.first == "goaway":
+                        writer.write(frame(7, 0, 0, struct.pack(">II", 0, 0)))
+                    else:
+                        headers = hpack.literal(":status", "200") + hpack.literal("content-type", "application/grpc")
+                        trailers = hpack.literal("grpc-status", "0")
+                        writer.write(
+                            frame(1, 4, sid, headers) + frame(0, 0, sid, b"\0\0\0\0\0") + frame(1, 5, sid, trailers)
+                        )
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+
+@pytest.mark.parametrize("first", ["refuse", "goaway"])
+def test_a_call_the_server_never_saw_is_sent_again(first: str, loop_name: str) -> None:
+    # as grpc's transparent retry: a refused stream, or one past a GOAWAY, never reached etcd
+    async def body() -> None:
+        peer = _ScriptedServer(first)
+        server = await asyncio.start_server(peer.handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        ch = Channel("127.0.0.1", port)
+        try:
+            assert await ch.unary("/etcdserverpb.KV/Txn", b"\x0a\x01x", 2.0) == b""
+            assert peer.requests == [b"\x0a\x01x", b"\x0a\x01x"]
+            # a refused stream leaves the connection usable; a GOAWAY does not
+            assert peer.connections == (1 if first == "refuse" else 2)
+        finally:
+            await ch.close()
+            server.close()
+            await server.wait_closed()
+
+    run(loop_name, body)

@@ -67,10 +67,13 @@ HTTP_TO_GRPC = {400: INTERNAL, 401: 16, 403: 7, 404: 12, 429: UNAVAILABLE, 502: 
 
 
 class GrpcError(Exception):
-    def __init__(self, code: int, details: str) -> None:
+    def __init__(self, code: int, details: str, *, unprocessed: bool = False) -> None:
         super().__init__(f"gRPC status {code}: {details}")
         self.status = code
         self.message = details
+        # the server guarantees it never acted on the call (refused stream, or past a GOAWAY's
+        # last stream): safe to send again, even a write
+        self.unprocessed = unprocessed
 
 
 def _frame(ftype: int, flags: int, stream_id: int, payload: bytes = b"") -> bytes:
@@ -203,12 +206,15 @@ class _Connection(asyncio.Protocol):
         elif ftype == RST_STREAM:
             code = struct.unpack(">I", payload[:4])[0]
             grpc_code = UNAVAILABLE if code == REFUSED_STREAM else CANCELLED if code == CANCEL else INTERNAL
-            self._finish(sid, GrpcError(grpc_code, f"stream reset by etcd (HTTP/2 error {code})"))
+            refused = code == REFUSED_STREAM
+            self._finish(sid, GrpcError(grpc_code, f"stream reset by etcd (HTTP/2 error {code})", unprocessed=refused))
         elif ftype == GOAWAY:
             last, code = struct.unpack(">II", payload[:8])
             self.goaway = True
             err = GrpcError(
-                UNAVAILABLE, f"etcd closed the connection (GOAWAY {code}): {payload[8:].decode(errors='replace')}"
+                UNAVAILABLE,
+                f"etcd closed the connection (GOAWAY {code}): {payload[8:].decode(errors='replace')}",
+                unprocessed=True,
             )
             for stream_id in [s for s in self.streams if s > (last & 0x7FFFFFFF)]:
                 self._finish(stream_id, err)
@@ -498,15 +504,24 @@ class Channel:
     async def unary(self, method: str, message: bytes, deadline: float) -> bytes:
         """Call ``method`` (``/package.Service/Method``) with a serialized request within
         ``deadline`` seconds; returns the serialized response or raises :class:`GrpcError`."""
-        if self._closed:
-            raise GrpcError(UNAVAILABLE, "channel closed")
-        conn = self._conn
-        if conn is None or not conn.usable:
+        block = self._header_block(method, deadline)
+        for attempt in range(2):
+            if self._closed:
+                raise GrpcError(UNAVAILABLE, "channel closed")
+            conn = self._conn
+            if conn is None or not conn.usable:
+                try:
+                    conn = await asyncio.wait_for(self._connect(), deadline)
+                except TimeoutError:
+                    raise GrpcError(UNAVAILABLE, f"connecting to etcd at {self.host}:{self.port} timed out") from None
             try:
-                conn = await asyncio.wait_for(self._connect(), deadline)
-            except TimeoutError:
-                raise GrpcError(UNAVAILABLE, f"connecting to etcd at {self.host}:{self.port} timed out") from None
-        return await conn.call(self._header_block(method, deadline), message, deadline)
+                return await conn.call(block, message, deadline)
+            except GrpcError as e:
+                # as grpc's transparent retry: once, on a new connection, for a call the server
+                # never saw (etcd going away gracefully refuses the streams it will not serve)
+                if not e.unprocessed or attempt:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def close(self) -> None:
         self._closed = True
