@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from kubeha.kubelet import env as envmod
 from kubeha.kubelet.env import EnvError, container_env, expand, field_value, go_quote, resource_value
 
 Obj = dict[str, Any]
@@ -228,3 +229,12 @@ async def test_resource_field_ref_in_env() -> None:
         {**C, "env": [{"name": "CPU", "valueFrom": {"resourceFieldRef": {"resource": "limits.cpu", "divisor": "1m"}}}]}
     )
     assert env == {"CPU": "1500"}
+
+
+def test_command_and_args_expand_from_the_container_env() -> None:
+    c = {"name": "c", "command": ["sh", "-c", "echo $(GREETING) $$(HOME) $(MISSING)"], "args": ["$(WHO)"]}
+    out = envmod.expand_command(c, {"GREETING": "hi", "WHO": "you"})
+    assert out["command"] == ["sh", "-c", "echo hi $(HOME) $(MISSING)"]
+    assert out["args"] == ["you"]
+    assert c["args"] == ["$(WHO)"]  # the pod's own spec is left alone
+    assert "command" not in envmod.expand_command({"name": "c"}, {})

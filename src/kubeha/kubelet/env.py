@@ -37,6 +37,16 @@ def expand(value: str, env: Mapping[str, str]) -> str:
     return _REF.sub(sub, value)
 
 
+def expand_command(container: Obj, env: Mapping[str, str]) -> Obj:
+    """The container with ``$(VAR)`` in ``command`` and ``args`` expanded from its environment
+    (upstream expands them before the runtime sees them; the shell never does)."""
+    out = dict(container)
+    for key in ("command", "args"):
+        if container.get(key):
+            out[key] = [expand(str(a), env) for a in container[key]]
+    return out
+
+
 _GO_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
 
 

@@ -414,8 +414,9 @@ class Kubelet:
         except (ValueError, OSError, StatusError, ConnectionError) as e:
             self._waiting[(uid, name)] = ("CreateContainerConfigError", str(e))
             return
+        run_c = envmod.expand_command(c, env)
         try:
-            cid = await self.runtime.create_container(pod, c, sandbox, {**base, **env}, mounts, attempt)
+            cid = await self.runtime.create_container(pod, run_c, sandbox, {**base, **env}, mounts, attempt)
         except (ValueError, OSError, RuntimeError) as e:
             # image pulls say ErrImagePull / ImagePullBackOff
             self._waiting[(uid, name)] = (str(getattr(e, "reason", "CreateContainerError")), str(e))
