@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import ipaddress
 import json
 import subprocess
 import time
@@ -373,3 +374,25 @@ async def test_kubelet_restart_repairs_routes_and_leaves_foreign_ones(cluster: C
     await eventually(repaired, within=30)
     assert foreign in node.run(["ip", "route", "show", "proto", "static"]).stdout
     node.run(["ip", "route", "del", foreign, "proto", "static"])
+
+
+async def test_routes_follow_a_node_address_change(cluster: Cluster, client: ApiClient) -> None:
+    """A Node's InternalIP changing moves the other nodes' route to its podCIDR (watch-driven,
+    replaced in place), and back."""
+    node, other = cluster.nodes[0], cluster.nodes[1]
+    moved = str(ipaddress.ip_address(other.ip) + 100)  # same link, nobody there
+    addresses = (await client.get(NODES, other.name))["status"]["addresses"]
+
+    def with_ip(ip: str) -> list[Obj]:
+        return [{**a, "address": ip} if a.get("type") == "InternalIP" else a for a in addresses]
+
+    async def route_via(gw: str) -> bool:
+        return f"{other.pod_cidr} via {gw}" in await asyncio.to_thread(_routes, node)
+
+    await client.patch(NODES, other.name, {"status": {"addresses": with_ip(moved)}}, subresource="status")
+    try:
+        await eventually(lambda: route_via(moved), within=20)
+        assert _routes(node).count(other.pod_cidr) == 1  # replaced, not added beside the old one
+    finally:
+        await client.patch(NODES, other.name, {"status": {"addresses": with_ip(other.ip)}}, subresource="status")
+    await eventually(lambda: route_via(other.ip), within=20)
