@@ -194,3 +194,31 @@ async def test_status_writes_run_in_parallel_and_keep_each_pods_order() -> None:
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+class FlakyRuntime(ListedRuntime):
+    """Fails its first listings, as a runtime that is restarting."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__(0.0)
+        self.failures = failures
+
+    async def list_pods(self) -> list[RuntimePod]:
+        if self.failures:
+            self.failures -= 1
+            raise RuntimeError("engine restarting")
+        return await super().list_pods()
+
+
+async def test_a_failed_relist_is_tried_again_next_period() -> None:
+    docker, host = EventedRuntime(), FlakyRuntime(failures=2)
+    woken: list[str] = []
+    pleg = Pleg(Multi({"evented": docker, "host": host}), woken.append, period=0.05, slow_period=60)  # type: ignore[arg-type]
+    host.pods = [running("h1")]
+    task = asyncio.create_task(pleg.run())
+    try:
+        await eventually(lambda: "h1" in woken)
+        assert host.failures == 0 and not task.done()
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

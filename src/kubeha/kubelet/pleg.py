@@ -47,7 +47,8 @@ def changed_pods(old: Snapshot, new: Snapshot) -> set[str]:
 
 
 def has_events(runtime: object) -> bool:
-    # looked up on the class: MultiRuntime answers any unknown attribute through __getattr__
+    # looked up on the class: a runtime answering unknown attributes through __getattr__ (as
+    # MultiRuntime once did) must not pass for one with events
     return callable(getattr(type(runtime), "watch_events", None))
 
 
@@ -170,7 +171,7 @@ class Pleg:
             await asyncio.sleep(period)
             try:
                 await self._list(names, set())
-            except OSError as e:
+            except Exception as e:  # the runtime is down or answered nonsense: try again next period
                 log.warning("relist of runtime %s failed: %s", ",".join(names), e)
 
     async def _follow(self) -> None:
@@ -179,7 +180,8 @@ class Pleg:
             self._reconnected()  # the cache is not trusted until a listing begun after this
             stream: AsyncIterator[str] = self.runtime.watch_events()  # type: ignore[attr-defined]
             # what changed before the stream took over is covered by a listing once it runs
-            first = asyncio.get_running_loop().call_later(self.period, self._relist_soon)
+            soon: list[asyncio.Task[None]] = []
+            first = asyncio.get_running_loop().call_later(self.period, self._relist_soon, soon)
             try:
                 async with contextlib.aclosing(stream):  # type: ignore[type-var]
                     async for uid in stream:
@@ -194,6 +196,8 @@ class Pleg:
                 log.warning("runtime events failed: %s", e)
             finally:
                 first.cancel()
+                for t in soon:
+                    t.cancel()
             self._connect_seq = self.events + 1  # no events now: list until the stream is back
             await asyncio.sleep(self.period)
             with contextlib.suppress(OSError):
@@ -203,6 +207,11 @@ class Pleg:
         self.events += 1
         self._connect_seq = self.events
 
-    def _relist_soon(self) -> None:
-        task = asyncio.ensure_future(self.fresh())
-        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+    def _relist_soon(self, tasks: list[asyncio.Task[None]]) -> None:
+        tasks.append(asyncio.create_task(self._relist_quietly(), name="pleg relist after connect"))
+
+    async def _relist_quietly(self) -> None:
+        try:
+            await self.fresh()
+        except Exception as e:  # the slow relist tries again
+            log.warning("relist of runtime %s failed: %s", self.runtime.name, e)
