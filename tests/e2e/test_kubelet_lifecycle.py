@@ -7,9 +7,8 @@ and a SIGTERM-ignoring process, a SIGKILLed kubelet that comes back without touc
 pods (and cleans up two deleted meanwhile, gracefully and forcibly), and a hostNetwork pod on its
 node's IP.
 
-Two scenarios are strict xfails with the cause next to them: a container exit that only Docker's
-event reports (the runtime's listing misses it), and a hostNetwork pod answering on its node's IP
-(the shared dockerd's "host" namespace is not the node's in this cluster).
+One scenario is a strict xfail with the cause next to it: a hostNetwork pod answering on its
+node's IP (the shared dockerd's "host" namespace is not the node's in this cluster).
 
 Each test works in its own namespace (``ns``, deleted after) and removes whatever else it makes
 (host directories, kubectl processes) by name or pid.
@@ -207,13 +206,6 @@ def _timed_lines(stream: Any) -> Any:
         yield time.monotonic(), line.rstrip("\n")
 
 
-# A container's exit is missed: the Docker runtime's listing right after the "die" event still
-# says "running" (dockerd updates the /containers/json view after it emits the event, while
-# inspect waits for the container's lock), and list_pods only inspects containers whose list
-# entry changed; no later event comes, so the pod looks Running until the 300 s slow relist. See
-# the report of this test's author: src/kubeha/kubelet/runtime/docker.py (_watch_events should
-# mark the event's container stale in self._inspect so the next listing inspects it).
-@pytest.mark.xfail(strict=True, reason="docker runtime: a container's exit is not seen until the 300 s relist")
 async def test_logs_previous_after_exit_restart(cluster: Cluster, client: ApiClient, ns: str, kubectl: Kubectl) -> None:
     node = cluster.nodes[0].name
     # --previous: the instance before the restart (exit 3 under restartPolicy Always); an

@@ -139,6 +139,9 @@ class DockerRuntime:
         self.pull_timeout = pull_timeout
         self.version = "docker://unknown"
         self._inspect: dict[str, _Listed] = {}  # container name -> what its last inspect said
+        # containers an event named since their last inspect: Docker sends "die" before its
+        # container list shows the exit, so the list alone would keep them "running"
+        self._dirty: set[str] = set()
         self._ips: dict[tuple[str, str], tuple[str, ...]] = {}  # (pod uid, sandbox name) -> pod IPs
         self._pull_failures: dict[str, _PullFailure] = {}
         self._sandbox_locks: dict[str, asyncio.Lock] = {}
@@ -183,9 +186,11 @@ class DockerRuntime:
             name = str((e.get("Names") or ["/"])[0]).lstrip("/")
             key = (str(e.get("Id")), str(e.get("State")), status_key(e.get("Status")))
             listed.append((name, key, e.get("Labels") or {}))
-        stale = [x for x in listed if (c := self._inspect.get(x[0])) is None or c.key != x[1]]
+        dirty = set(self._dirty)  # inspects from here on see what those events announced
+        stale = [x for x in listed if x[0] in dirty or (c := self._inspect.get(x[0])) is None or c.key != x[1]]
         # this call's own inspects win over the cache (a concurrent relist may have rewritten it)
         fresh = dict(await asyncio.gather(*(self._inspect_listed(*x) for x in stale))) if stale else {}
+        self._dirty -= dirty
         pods: dict[str, RuntimePod] = {}
         seen: set[str] = set()
         for name, _, labels in listed:
@@ -519,7 +524,10 @@ class DockerRuntime:
                         first = False
                         delay = EVENTS_BACKOFF_START
                         continue
-                    uid = ((ev.get("Actor") or {}).get("Attributes") or {}).get(L_POD_UID)
+                    attrs = (ev.get("Actor") or {}).get("Attributes") or {}
+                    uid = attrs.get(L_POD_UID)
+                    if attrs.get("name"):
+                        self._dirty.add(str(attrs["name"]))
                     if uid:
                         yield str(uid)
                 log.info("docker event stream ended; reconnecting in %.1fs", delay)
