@@ -142,6 +142,8 @@ async def serve_watch(
         return resp
 
     render = _renderer(info, request, shape)
+    # the plain object in API form is the same line for every watcher: encode each event once
+    shared_lines = not shape.table and not shape.metadata_only and info.from_storage is None
     ctx.watches += 1
     ctx.active_watchers.add(watcher)
     sent = 0
@@ -175,7 +177,13 @@ async def serve_watch(
                     await _bookmark(resp, info, watcher.bookmark_revision)
                     next_bookmark = time.monotonic() + interval
                 continue
-            await resp.write(neg.dumps({"type": ev.type, "object": render(info.decode(ev.obj))}) + b"\n")
+            if shared_lines:
+                line = ev.line
+                if line is None:
+                    line = ev.line = neg.dumps({"type": ev.type, "object": ev.obj}) + b"\n"
+            else:
+                line = neg.dumps({"type": ev.type, "object": render(info.decode(ev.obj))}) + b"\n"
+            await resp.write(line)
             sent += 1
             if initial_end is not None and sent >= initial_end:
                 await _bookmark(resp, info, init_rev, initial=True)

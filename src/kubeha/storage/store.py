@@ -51,6 +51,9 @@ class ObjEvent:
     prev: Obj | None
     revision: int
     key: str
+    # the event's JSON line as a plain watch sends it, encoded by the first watcher to send it
+    # and reused by the others (a watch cache hands the same event to every watcher)
+    line: bytes | None = field(default=None, compare=False, repr=False)
 
 
 def decode(value: bytes, revision: int) -> Obj:
