@@ -371,6 +371,10 @@ class Cacher:
             return prefix
         return f"{self.prefix}{prefix}/"
 
+    def any_under(self, namespace_prefix: str | None) -> bool:
+        """Whether the cache holds any object under the prefix (or bare namespace name)."""
+        return bool(self._keys_under(self._key_prefix(namespace_prefix)))
+
     def _keys_under(self, prefix: str | None) -> list[str]:
         keys = self._keys()
         if prefix is None:

@@ -112,7 +112,11 @@ class ResourceQuota(MutatingPlugin, ValidatingPlugin):
     async def validate(self, attrs: Attributes) -> None:
         if attrs.operation != CREATE or attrs.obj is None:
             return  # updates rarely change usage; the recount corrects what they do
-        quotas = await lk.cached_list(self.ctx, self._info(), attrs.namespace)
+        info = self._info()
+        cacher = self.ctx.ready_cacher(info)
+        if cacher is not None and not cacher.any_under(f"{info.key_prefix()}{attrs.namespace}/"):
+            return  # most namespaces have no quota: nothing to list, sort or charge
+        quotas = await lk.cached_list(self.ctx, info, attrs.namespace)
         wanted = [(qt, t) for qt in sorted(quotas, key=lambda o: o["metadata"]["name"]) if (t := self._want(qt, attrs))]
         if not wanted:
             return
