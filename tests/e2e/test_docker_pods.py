@@ -212,16 +212,27 @@ async def test_deployment_spreads_and_pods_answer_across_nodes(
             assert "kubeha demo" in body, (p["metadata"]["name"], node.name, "from", other.name)
     # pod to pod across nodes: a client pod on node 2 fetches a node-1 pod's page
     target = by_node[cluster.nodes[0].name][0]["status"]["podIP"]
-    fetch = {"command": ["wget", "-q", "-O", "-", f"http://{target}/"]}
+    # each try bounded (a plain wget waits forever on a lost connection), a few tries, the outcome
+    # in the exit code and every try's output in the log
+    script = (
+        f"for i in 1 2 3 4 5; do timeout 5 wget -q -O - http://{target}/ && exit 0; "
+        "echo try $i failed; sleep 1; done; exit 1"
+    )
+    fetch = {"command": ["sh", "-c", script]}
     await client.create(PODS, pod("fetch", cluster.nodes[1].name, fetch, restartPolicy="Never"), ns)
 
     async def finished() -> bool:
         return (await status(client, ns, "fetch")).get("phase") in ("Succeeded", "Failed")
 
-    await eventually(finished)
+    try:
+        await eventually(finished, within=90)
+    except AssertionError:
+        st = await status(client, ns, "fetch")
+        raise AssertionError(f"fetch did not finish: {json.dumps(st)}\n{cluster.logs()}") from None
     st = await status(client, ns, "fetch")
-    assert st["phase"] == "Succeeded", json.dumps(st)
-    assert "kubeha demo" in kubectl.ok("logs", "fetch", "-n", ns)
+    logs = kubectl.ok("logs", "fetch", "-n", ns)
+    assert st["phase"] == "Succeeded", f"{json.dumps(st)}\n{logs}"
+    assert "kubeha demo" in logs
 
 
 async def _node(client: ApiClient, name: str) -> Obj | None:
