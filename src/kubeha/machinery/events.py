@@ -301,7 +301,7 @@ class EventRecorder:
                 self._sent.put(key, _Sent(name, int(created.get("count") or 1), ev["firstTimestamp"]))
                 return
             except StatusError as err:
-                if err.code in (400, 403, 409, 422):  # will not get better by retrying
+                if err.code in (400, 403, 404, 409, 422):  # will not get better by retrying (404: namespace gone)
                     log.warning("event %s for %s rejected: %s", ev["reason"], ev["involvedObject"], err)
                     self.dropped += 1
                     return
