@@ -574,6 +574,9 @@ def main() -> int:
         cluster.start()
         print(f"== {args.pods} pods, {args.rounds} rounds", flush=True)
         asyncio.run(bench(cluster, args, res))
+    except KeyboardInterrupt:
+        print("interrupted: removing what the run created", file=sys.stderr)
+        return 130
     except Exception:
         print("--- kubelet log (tail) ---\n" + cluster.log_tail("kubelet"), file=sys.stderr)
         raise
