@@ -19,7 +19,7 @@ from typing import Any
 
 from kubeha.api.errors import StatusError
 from kubeha.client import ApiClient
-from kubeha.client.resources import DEPLOYMENTS, EVENTS, NODES, PODS
+from kubeha.client.resources import DEPLOYMENTS, EVENTS, NODES, PODS, SERVICES
 from kubeha.kubelet.cni import NETWORK_NOT_READY
 from kubeha.kubelet.network import RTPROT_KUBEHA
 from kubeha.kubelet.node import RUNTIMECLASSES
@@ -81,6 +81,13 @@ async def running(client: ApiClient, ns: str, name: str, cluster: Cluster) -> Ob
 
 async def test_httpd_pod_gets_an_ip_and_serves(cluster: Cluster, client: ApiClient, ns: str, kubectl: Kubectl) -> None:
     node = cluster.nodes[0]
+    svc = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "web-api"},
+        "spec": {"selector": {"app": "none"}, "ports": [{"name": "http", "port": 8080}]},
+    }
+    svc_ip = (await client.create(SERVICES, svc, ns))["spec"]["clusterIP"]
     await client.create(PODS, pod("web", node.name, {"ports": [{"containerPort": 80}]}), ns)
     st = await running(client, ns, "web", cluster)
     ip = st["podIP"]
@@ -94,6 +101,13 @@ async def test_httpd_pod_gets_an_ip_and_serves(cluster: Cluster, client: ApiClie
     # /etc/hosts written for the pod, read with exec
     hosts = kubectl.ok("exec", "web", "-n", ns, "--", "cat", "/etc/hosts")
     assert "web" in hosts and ip in hosts
+    # upstream's service variables: the API's own Service always, the namespace's by enableServiceLinks
+    env = dict(
+        line.split("=", 1) for line in kubectl.ok("exec", "web", "-n", ns, "--", "env").splitlines() if "=" in line
+    )
+    k8s_ip = (await client.get(SERVICES, "kubernetes", "default"))["spec"]["clusterIP"]
+    assert env.get("KUBERNETES_SERVICE_HOST") == k8s_ip and env.get("KUBERNETES_SERVICE_PORT") == "443", env
+    assert env.get("WEB_API_SERVICE_HOST") == svc_ip and env.get("WEB_API_SERVICE_PORT_HTTP") == "8080", env
 
 
 async def test_liveness_failure_restarts(cluster: Cluster, client: ApiClient, ns: str) -> None:

@@ -238,3 +238,55 @@ def test_command_and_args_expand_from_the_container_env() -> None:
     assert out["args"] == ["you"]
     assert c["args"] == ["$(WHO)"]  # the pod's own spec is left alone
     assert "command" not in envmod.expand_command({"name": "c"}, {})
+
+
+def _svc(name: str, ns: str, ip: str, ports: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"metadata": {"name": name, "namespace": ns}, "spec": {"clusterIP": ip, "ports": ports}}
+
+
+def test_service_env_matches_what_a_real_pod_sees() -> None:
+    k8s = _svc("kubernetes", "default", "10.96.0.1", [{"name": "https", "port": 443, "protocol": "TCP"}])
+    assert envmod.service_env([k8s]) == {
+        "KUBERNETES_SERVICE_HOST": "10.96.0.1",
+        "KUBERNETES_SERVICE_PORT": "443",
+        "KUBERNETES_SERVICE_PORT_HTTPS": "443",
+        "KUBERNETES_PORT": "tcp://10.96.0.1:443",
+        "KUBERNETES_PORT_443_TCP": "tcp://10.96.0.1:443",
+        "KUBERNETES_PORT_443_TCP_PROTO": "tcp",
+        "KUBERNETES_PORT_443_TCP_PORT": "443",
+        "KUBERNETES_PORT_443_TCP_ADDR": "10.96.0.1",
+    }
+    dns = _svc(
+        "kube-dns", "kube-system", "10.96.0.10", [{"name": "dns", "port": 53, "protocol": "UDP"}, {"port": 9153}]
+    )
+    env = envmod.service_env([dns])
+    assert env["KUBE_DNS_SERVICE_PORT"] == "53" and env["KUBE_DNS_PORT"] == "udp://10.96.0.10:53"
+    assert env["KUBE_DNS_PORT_9153_TCP_ADDR"] == "10.96.0.10" and "KUBE_DNS_SERVICE_PORT_9153" not in env
+    assert envmod.service_env([_svc("headless", "x", "None", [{"port": 80}])]) == {}
+
+
+def test_pod_services_choice_follows_enable_service_links() -> None:
+    k8s = _svc("kubernetes", "default", "10.96.0.1", [{"port": 443}])
+    other_default = _svc("web", "default", "10.96.0.5", [{"port": 80}])
+    mine = _svc("api", "team", "10.96.0.7", [{"port": 8080}])
+    pod: dict[str, Any] = {"metadata": {"namespace": "team"}, "spec": {}}
+    names = [s["metadata"]["name"] for s in envmod.pod_services(pod, [mine], [k8s, other_default])]
+    assert names == ["api", "kubernetes"]
+    pod["spec"]["enableServiceLinks"] = False
+    assert [s["metadata"]["name"] for s in envmod.pod_services(pod, [mine], [k8s, other_default])] == ["kubernetes"]
+
+
+async def test_container_env_overrides_and_expands_service_variables() -> None:
+    async def lookup(kind: str, ns: str, name: str) -> dict[str, Any] | None:
+        return None
+
+    c = {
+        "name": "c",
+        "env": [
+            {"name": "URL", "value": "http://$(API_SERVICE_HOST):$(API_SERVICE_PORT)"},
+            {"name": "API_SERVICE_PORT", "value": "9"},
+        ],
+    }
+    pod = {"metadata": {"namespace": "team"}, "spec": {"containers": [c]}}
+    env = await container_env(pod, c, lookup, {}, {"API_SERVICE_HOST": "10.96.0.7", "API_SERVICE_PORT": "8080"})
+    assert env["URL"] == "http://10.96.0.7:8080" and env["API_SERVICE_PORT"] == "9"

@@ -131,11 +131,66 @@ def _data(obj: Obj, kind: str) -> dict[str, str]:
     return out
 
 
-async def container_env(pod: Obj, container: Obj, lookup: Lookup, allocatable: Mapping[str, str]) -> dict[str, str]:
-    """The environment of ``container``: envFrom first, then env (later entries win and may
-    refer to earlier ones with ``$(NAME)``)."""
+def _env_name(name: str) -> str:
+    return name.upper().replace("-", "_")
+
+
+def service_env(services: list[Obj]) -> dict[str, str]:
+    """The variables upstream's kubelet derives from Services: ``<NAME>_SERVICE_HOST`` /
+    ``_SERVICE_PORT`` (``_SERVICE_PORT_<PORTNAME>`` per named port) and the Docker-link style
+    ``<NAME>_PORT`` / ``<NAME>_PORT_<port>_<PROTO>[_PROTO|_PORT|_ADDR]``. Services without a
+    cluster IP (headless, ExternalName) give none."""
+    out: dict[str, str] = {}
+    for svc in services:
+        spec = svc.get("spec") or {}
+        ip = str(spec.get("clusterIP") or "")
+        ports = spec.get("ports") or []
+        if not ip or ip == "None" or not ports:
+            continue
+        name = _env_name(str((svc.get("metadata") or {}).get("name") or ""))
+        out[f"{name}_SERVICE_HOST"] = ip
+        out[f"{name}_SERVICE_PORT"] = str(ports[0].get("port"))
+        for p in ports:
+            if p.get("name"):
+                out[f"{name}_SERVICE_PORT_{_env_name(str(p['name']))}"] = str(p.get("port"))
+        first = ports[0]
+        out[f"{name}_PORT"] = f"{str(first.get('protocol') or 'TCP').lower()}://{ip}:{first.get('port')}"
+        for p in ports:
+            proto = str(p.get("protocol") or "TCP")
+            prefix = f"{name}_PORT_{p.get('port')}_{proto.upper()}"
+            out[prefix] = f"{proto.lower()}://{ip}:{p.get('port')}"
+            out[f"{prefix}_PROTO"] = proto.lower()
+            out[f"{prefix}_PORT"] = str(p.get("port"))
+            out[f"{prefix}_ADDR"] = ip
+    return out
+
+
+def pod_services(pod: Obj, in_namespace: list[Obj], in_default: list[Obj]) -> list[Obj]:
+    """Which Services feed a pod's environment, as upstream: the ``kubernetes`` Service of the
+    default namespace always, and with ``enableServiceLinks`` (default true) every Service of the
+    pod's own namespace (which win over the former on a name clash)."""
+    chosen: dict[str, Obj] = {}
+    for svc in in_default:
+        if (svc.get("metadata") or {}).get("name") == "kubernetes":
+            chosen["kubernetes"] = svc
+    if (pod.get("spec") or {}).get("enableServiceLinks", True) is not False:
+        for svc in in_namespace:
+            chosen[str((svc.get("metadata") or {}).get("name"))] = svc
+    return [chosen[k] for k in sorted(chosen)]
+
+
+async def container_env(
+    pod: Obj,
+    container: Obj,
+    lookup: Lookup,
+    allocatable: Mapping[str, str],
+    services: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The environment of ``container``: the Services' variables (``services``), then envFrom,
+    then env (later entries win and may refer to earlier ones and to the Services' variables
+    with ``$(NAME)``)."""
     ns = str((pod.get("metadata") or {}).get("namespace") or "default")
-    env: dict[str, str] = {}
+    env: dict[str, str] = dict(services or {})
     for src in container.get("envFrom") or ():
         prefix = str(src.get("prefix") or "")
         for field, kind in (("configMapRef", "configmaps"), ("secretRef", "secrets")):

@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 
 from kubeha.api.errors import StatusError
-from kubeha.client.resources import CONFIGMAPS, NODES, PODS, SECRETS, SERVICEACCOUNTS
+from kubeha.client.resources import CONFIGMAPS, NODES, PODS, SECRETS, SERVICEACCOUNTS, SERVICES
 from kubeha.client.rest import ApiClient
 from kubeha.kubelet import env as envmod
 from kubeha.kubelet import static_pods
@@ -33,6 +33,7 @@ from kubeha.kubelet.runtime import CREATED, EXITED, RUNNING, ContainerState, Run
 from kubeha.kubelet.status_manager import ContainerView, StatusManager, compute_status
 from kubeha.kubelet.volumes import VolumeManager
 from kubeha.machinery.events import EventRecorder
+from kubeha.machinery.indexer import NAMESPACE_INDEX
 from kubeha.machinery.informer import SharedInformer, SharedInformerFactory
 from kubeha.machinery.tasks import TaskSet
 
@@ -108,6 +109,8 @@ class Kubelet:
             NODES, namespace=None, field_selector=f"metadata.name={cfg.node_name}"
         )
         self.own_node.add_event_handler(on_add=self._on_node, on_update=lambda _o, n: self._on_node(n))
+        # every Service (upstream's service lister): the pods' *_SERVICE_HOST/_PORT variables
+        self.services: SharedInformer = self._factory.informer_for(SERVICES, namespace=None)
         self.routes = HostGatewayRoutes(client, cfg.node_name, factory=self._factory) if cfg.host_gw_routes else None
         self._network_waiting: set[str] = set()  # uids of pods held back until the network is ready
         self._api_pods: dict[str, Obj] = {}  # uid -> pod, for pods this kubelet runs
@@ -393,6 +396,19 @@ class Kubelet:
                 return None
             raise
 
+    async def _service_env(self, pod: Obj) -> dict[str, str]:
+        # as upstream: an API pod waits for the first list of Services (KUBERNETES_SERVICE_HOST
+        # is what in-cluster clients read); a static pod starts with what is known, even nothing
+        static = (_meta(pod).get("annotations") or {}).get(static_pods.CONFIG_SOURCE) == "file"
+        if not static and not self.services.has_synced():
+            await self.services.wait_for_sync(timeout=10)
+            if not self.services.has_synced():
+                raise envmod.EnvError("services have not yet been read at least once, cannot construct envvars")
+        idx = self.services.indexer
+        ns = str(_meta(pod).get("namespace") or "default")
+        chosen = envmod.pod_services(pod, idx.by_index(NAMESPACE_INDEX, ns), idx.by_index(NAMESPACE_INDEX, "default"))
+        return envmod.service_env(chosen)
+
     async def _start(self, pod: Obj, c: Obj, attempt: int) -> None:
         uid, name = _uid(pod), str(c["name"])
         sandbox = await self.runtime.run_sandbox(pod)
@@ -402,7 +418,8 @@ class Kubelet:
             "status": {**(pod.get("status") or {}), "hostIP": self.cfg.node_ip, "podIP": pod_ip},
         }
         try:
-            env = await envmod.container_env(status_pod, c, self._lookup, self.node.allocatable)
+            services = await self._service_env(pod)
+            env = await envmod.container_env(status_pod, c, self._lookup, self.node.allocatable, services)
         except (envmod.EnvError, StatusError, ConnectionError, ValueError) as e:
             self._waiting[(uid, name)] = ("CreateContainerConfigError", str(e))
             return
