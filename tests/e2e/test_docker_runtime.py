@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import re
 import tempfile
 import time
 import uuid
@@ -322,11 +323,13 @@ async def test_watch_events_yields_the_pod_uid_on_start_and_die(
 
 
 class BreakableProxy:
-    """A unix socket forwarding to the engine's, whose connections the test can cut."""
+    """A unix socket forwarding to the engine's, whose connections the test can cut; ``sent``
+    keeps what the clients sent, so a test can count the Engine API requests."""
 
     def __init__(self, target: str, path: str) -> None:
         self.target, self.path = target, path
         self.writers: list[asyncio.StreamWriter] = []
+        self.sent = bytearray()
         self.server: asyncio.Server | None = None
 
     async def start(self) -> None:
@@ -336,14 +339,20 @@ class BreakableProxy:
         tr, tw = await asyncio.open_unix_connection(self.target)
         self.writers += [w, tw]
 
-        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter, record: bool) -> None:
             with contextlib.suppress(ConnectionError, OSError):
                 while data := await src.read(65536):
+                    if record:
+                        self.sent.extend(data)
                     dst.write(data)
                     await dst.drain()
             dst.close()
 
-        await asyncio.gather(pipe(r, tw), pipe(tr, w))
+        await asyncio.gather(pipe(r, tw, True), pipe(tr, w, False))
+
+    def requests(self, method: str, pattern: str) -> int:
+        """How many ``method`` requests for a path matching ``pattern`` (after the API version) were sent."""
+        return len(re.findall(rf"{method} /v[0-9.]+{pattern} HTTP/1\.1".encode(), bytes(self.sent)))
 
     def cut(self) -> None:
         for w in self.writers:
@@ -423,3 +432,119 @@ async def test_list_pods_follows_state_changes_through_its_cache(rt: DockerRunti
     await rt.remove_container(cid)
     listed = {p.uid: p for p in await rt.list_pods()}
     assert [c.attempt for c in listed[uid].containers] == [1]
+
+
+# -- fewer Engine API calls on the startup path ------------------------------------------------------
+
+
+@pytest.fixture
+async def counted(
+    docker: PrivateDocker, rt: DockerRuntime, root: Path
+) -> AsyncIterator[tuple[DockerRuntime, BreakableProxy]]:
+    """A runtime of ``rt``'s node talking through a counting proxy (its pods are removed by ``pods``)."""
+    proxy = BreakableProxy(docker.socket, str(root / f"{rt.node}-count.sock"))
+    await proxy.start()
+    runtime = DockerRuntime(f"unix://{proxy.path}", rt.node, str(root / rt.node), node_ip="127.0.0.1")
+    try:
+        yield runtime, proxy
+    finally:
+        await runtime.close()
+        await proxy.stop()
+
+
+async def test_run_sandbox_answers_from_its_cache_while_events_flow(
+    counted: tuple[DockerRuntime, BreakableProxy], rt: DockerRuntime, pods: Pods
+) -> None:
+    watcher, proxy = counted
+    pod = pods.spec("cached", {"name": "c", "command": SLEEPER})
+    uid = pod["metadata"]["uid"]
+    inspects = "/containers/k8s_POD_[^ /]+/json"
+    # no event stream yet: every call inspects (a death would go unnoticed otherwise)
+    first = await watcher.run_sandbox(pod)
+    n = proxy.requests("GET", inspects)
+    assert await watcher.run_sandbox(pod) == first
+    assert proxy.requests("GET", inspects) == n + 1
+    events = Collector(watcher.watch_events())
+    try:
+        probe = pods.spec("probe", {"name": "c", "command": SLEEPER})
+        await rt.run_sandbox(probe)
+        await events.wait_for(probe["metadata"]["uid"])  # the stream is connected
+        await watcher.run_sandbox(pod)  # (re)fills the cache
+        n = proxy.requests("GET", inspects)
+        for _ in range(3):
+            assert await watcher.run_sandbox(pod) == first
+        assert proxy.requests("GET", inspects) == n
+        # the sandbox dies: its event drops the cache entry and the next call starts attempt 1
+        await rt.client.kill(first.id)
+
+        async def replaced() -> bool:
+            return (await watcher.run_sandbox(pod)).id.endswith("_1")
+
+        await eventually(replaced)
+        assert uid in events.seen
+    finally:
+        await events.close()
+
+
+async def test_container_create_removes_a_leftover_only_on_a_name_conflict(
+    counted: tuple[DockerRuntime, BreakableProxy], pods: Pods
+) -> None:
+    watcher, proxy = counted
+    pod = pods.spec("leftover", {"name": "c", "command": SLEEPER})
+    sandbox = await watcher.run_sandbox(pod)
+    cid = await watcher.create_container(pod, pod["spec"]["containers"][0], sandbox, {}, [], 0)
+    assert proxy.requests("DELETE", "/containers/k8s_c_[^ ]+") == 0
+    # the same attempt again (an interrupted sync): the 409 removes the leftover, then creates
+    before = await watcher.client.inspect_container(cid)
+    assert await watcher.create_container(pod, pod["spec"]["containers"][0], sandbox, {}, [], 0) == cid
+    after = await watcher.client.inspect_container(cid)
+    assert before is not None and after is not None and after["Id"] != before["Id"]
+    assert proxy.requests("DELETE", "/containers/k8s_c_[^ ]+") == 1
+    await watcher.start_container(cid)
+    assert (await watcher.container_status(cid)).state == RUNNING  # type: ignore[union-attr]
+
+
+async def test_present_images_are_inspected_once_and_a_missing_one_is_noticed(
+    counted: tuple[DockerRuntime, BreakableProxy], pods: Pods
+) -> None:
+    watcher, proxy = counted
+    alias = f"kubeha/alias-{uuid.uuid4().hex[:8]}:v1"
+    name, tag = alias.rsplit(":", 1)
+    await watcher.client.request("POST", f"/images/{IMAGE}/tag", params={"repo": name, "tag": tag})
+    try:
+        pod = pods.spec("images", {"name": "c", "command": SLEEPER, "image": alias})
+        sandbox = await watcher.run_sandbox(pod)
+        c = {**pod["spec"]["containers"][0], "imagePullPolicy": "IfNotPresent"}
+        await watcher.create_container(pod, c, sandbox, {}, [], 0)
+        await watcher.create_container(pod, c, sandbox, {}, [], 1)
+        assert proxy.requests("GET", f"/images/{re.escape(alias)}/json") == 1
+        # the image goes away behind the runtime's back: the create fails, and the next
+        # attempt looks again (and, the image being gone for good, cannot pull it)
+        await watcher.client.request("DELETE", f"/images/{alias}", params={"force": 1})
+        with pytest.raises(RuntimeError):
+            await watcher.create_container(pod, c, sandbox, {}, [], 2)
+        with pytest.raises(RuntimeError, match="pull"):
+            await watcher.create_container(pod, c, sandbox, {}, [], 2)
+        assert proxy.requests("GET", f"/images/{re.escape(alias)}/json") == 2
+    finally:
+        await watcher.client.request("DELETE", f"/images/{alias}", params={"force": 1}, ok=(404,))
+
+
+async def test_docker_brings_lo_up_in_a_network_none_container(docker: PrivateDocker, rt: DockerRuntime) -> None:
+    """The runtime runs no CNI loopback plugin for its sandboxes (--network none): Docker must
+    have brought their lo up with 127.0.0.1 already."""
+    name = f"kdrt-lo-{uuid.uuid4().hex[:8]}"
+    cfg = {"Image": IMAGE, "Cmd": ["ip", "-4", "addr", "show", "lo"], "HostConfig": {"NetworkMode": "none"}}
+    await rt.client.create_container(name, cfg)
+    try:
+        await rt.client.start(name)
+
+        async def exited() -> bool:
+            info = await rt.client.inspect_container(name)
+            return info is not None and (info.get("State") or {}).get("Status") == "exited"
+
+        await eventually(exited)
+        out = b"".join([c async for c in rt.logs(name)])
+        assert b"inet 127.0.0.1/8" in out and b",UP" in out, out
+    finally:
+        await rt.client.remove(name)

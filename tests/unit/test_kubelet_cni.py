@@ -155,3 +155,14 @@ def test_parse_output_result_and_errors() -> None:
     assert err.value.code == 2 and "plain text failure" in str(err.value)
     with pytest.raises(cni.CNIError, match="exit status 3"):
         cni.parse_output("bridge", "ADD", 3, b"")
+
+
+def test_chain_for_drops_portmap_only_without_host_ports() -> None:
+    conf = cni.generate_conflist("10.244.3.0/24", "/d")
+    plain = {"spec": {"containers": [{"name": "a", "ports": [{"containerPort": 80}]}]}}
+    chain = cni.chain_for(conf, plain)
+    assert [p["type"] for p in chain["plugins"]] == ["bridge"]
+    assert chain["name"] == conf["name"] and chain["cniVersion"] == conf["cniVersion"]
+    assert [p["type"] for p in conf["plugins"]] == ["bridge", "portmap"]  # the input is left as it was
+    mapped = {"spec": {"containers": [{"name": "a", "ports": [{"containerPort": 80, "hostPort": 8080}]}]}}
+    assert cni.chain_for(conf, mapped) == conf

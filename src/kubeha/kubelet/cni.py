@@ -5,8 +5,11 @@ The kubelet runs in the node's network namespace, so plugins it starts create th
 (``/proc/<pid>/ns/net``). A network configuration list comes from ``--cni-conf-dir`` (the first
 ``*.conflist``/``*.conf`` by name, as upstream) or is generated from the node's podCIDR:
 ``bridge`` (gateway on ``cni0``) + ``host-local`` IPAM + ``portmap`` (hostPort), with
-``loopback`` for ``lo``. The ADD result of each sandbox is cached next to the pod so DEL and
-CHECK get the ``prevResult`` the spec asks for, even after a kubelet restart.
+``loopback`` for ``lo``. A pod without hostPorts gets the list without ``portmap``
+(``chain_for``), and a caller whose namespaces come with ``lo`` up (Docker) skips ``loopback``:
+each plugin is a process start. The ADD result of each sandbox and the chain it ran are cached
+next to the pod so DEL and CHECK run that chain with the ``prevResult`` the spec asks for, even
+after a kubelet restart.
 """
 
 from __future__ import annotations
@@ -126,6 +129,18 @@ def port_mappings(pod: Obj) -> list[Obj]:
     return out
 
 
+def chain_for(conflist: Obj, pod: Obj) -> Obj:
+    """The plugin chain to run for ``pod``: the conflist without its ``portmap`` plugins when
+    the pod has no hostPorts. With no ``portMappings`` portmap passes the previous result
+    through, yet it is one more process start (measured ~65 ms ADD, ~45 ms DEL on the shared
+    2-core machine), paid by every pod. DEL and CHECK must run the chain the ADD ran, so the
+    caller saves the returned list with the ADD result."""
+    if port_mappings(pod):
+        return conflist
+    plugins = [p for p in conflist.get("plugins") or () if p.get("type") != "portmap"]
+    return {**conflist, "plugins": plugins}
+
+
 def result_ips(result: Obj) -> list[str]:
     """Pod addresses (no prefix length) from an ADD result, IPv4 first."""
     ips = [str(i.get("address", "")).split("/")[0] for i in result.get("ips") or () if i.get("address")]
@@ -224,11 +239,15 @@ class CNI:
             raise CNIError("bridge", "ADD", 0, "network not ready: the node has no podCIDR yet")
         return generate_conflist(pod_cidr, os.path.join(self.state_dir, "networks"))
 
-    async def add(self, conflist: Obj, pod: Obj, container_id: str, netns: str, ifname: str = "eth0") -> Obj:
-        """Set up lo and ``ifname``; returns the final result (cache it for DEL/CHECK)."""
+    async def add(
+        self, conflist: Obj, pod: Obj, container_id: str, netns: str, ifname: str = "eth0", *, loopback: bool = True
+    ) -> Obj:
+        """Set up ``lo`` (unless ``loopback`` is false: the namespace's owner brought it up
+        already) and ``ifname``; returns the final result (cache it for DEL/CHECK)."""
         args = cni_args(pod, container_id)
-        lo = build_invocation(self.bin_dirs, "ADD", container_id, netns, "lo", LOOPBACK, args)
-        await run_plugin(lo, "ADD")
+        if loopback:
+            lo = build_invocation(self.bin_dirs, "ADD", container_id, netns, "lo", LOOPBACK, args)
+            await run_plugin(lo, "ADD")
         runtime_config: Obj = {"portMappings": port_mappings(pod)}
         prev: Obj | None = None
         for plugin in conflist.get("plugins") or ():

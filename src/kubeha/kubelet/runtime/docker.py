@@ -9,8 +9,14 @@ container id (Docker accepts names wherever it takes ids), so an id says which a
 
 Labels (upstream's dockershim names plus ``kubeha.node``) let a restarted kubelet re-adopt
 everything by listing containers, and let several kubelets share one Docker engine. Per-pod
-files live under ``<root-dir>/pods/<uid>/``: ``sandbox.json`` (the CNI result: pod IP),
-``etc-hosts`` and ``resolv.conf`` (bind-mounted into every container).
+files live under ``<root-dir>/pods/<uid>/``: ``sandbox.json`` (the CNI result: pod IP, and
+the plugin chain the ADD ran, which DEL and CHECK repeat), ``etc-hosts`` and ``resolv.conf``
+(bind-mounted into every container).
+
+The startup path keeps Engine API calls few: ``run_sandbox`` (which the kubelet calls before
+each container start) answers from memory while the event stream is connected, present images
+are inspected once per reference, and a container create removes a leftover of its name only
+when the engine answers 409.
 
 Modules: ``dockerapi`` (the Engine API client), ``dockerspec`` (pure translations of pod specs),
 ``dockerexec`` (interactive exec), this one (the runtime), ``multi`` (routing between runtimes).
@@ -36,7 +42,7 @@ from urllib.parse import quote
 
 import aiohttp
 
-from kubeha.kubelet.cni import CNI, CNIError, result_ips
+from kubeha.kubelet.cni import CNI, CNIError, chain_for, result_ips
 from kubeha.kubelet.runtime import ContainerState, ExecProcess, Mount, Obj, RuntimePod, Sandbox
 from kubeha.kubelet.runtime.dockerapi import DEFAULT_ENDPOINT, STDERR, DockerClient, DockerError, demux
 from kubeha.kubelet.runtime.dockerexec import DockerExec
@@ -145,6 +151,15 @@ class DockerRuntime:
         self._ips: dict[tuple[str, str], tuple[str, ...]] = {}  # (pod uid, sandbox name) -> pod IPs
         self._pull_failures: dict[str, _PullFailure] = {}
         self._sandbox_locks: dict[str, asyncio.Lock] = {}
+        # pod uid -> its sandbox, running and networked as this runtime last set it up or saw
+        # it: run_sandbox answers from here (the kubelet calls it before every container start)
+        # while the event stream is connected, since a "die"/"destroy" event of the sandbox
+        # drops the entry; without a live stream every call inspects
+        self._sandboxes: dict[str, Sandbox] = {}
+        self._events_live = False
+        # images known present (by the reference the pod names): no inspect before each create;
+        # a create refused for a missing image drops the reference, so the next attempt pulls
+        self._images: set[str] = set()
 
     async def connect(self) -> None:
         """Ask the engine its version (nodeInfo.containerRuntimeVersion); fails when it is down."""
@@ -206,12 +221,16 @@ class DockerRuntime:
                 if got.sandbox_running:
                     ips = (self.node_ip,) if got.host_network else self._saved_ips(uid, name)
                     pod.sandbox = Sandbox(name, ips[0] if ips else "", ips)
+                else:
+                    self._sandbox_gone(uid, name)
             elif got.container is not None:
                 pod.containers.append(got.container)
         for gone in set(self._inspect) - seen:
             del self._inspect[gone]
         for gone_uid in {u for u, _ in self._ips} - set(pods):
             self._forget_ips(gone_uid)
+        for gone_uid in set(self._sandboxes) - set(pods):
+            self._sandbox_gone(gone_uid)
         return list(pods.values())
 
     def _saved_ips(self, uid: str, sandbox: str) -> tuple[str, ...]:
@@ -238,7 +257,18 @@ class DockerRuntime:
         uid = str(meta(pod).get("uid") or "")
         lock = self._sandbox_locks.setdefault(uid, asyncio.Lock())
         async with lock:
-            return await self._run_sandbox(pod, uid)
+            known = self._sandboxes.get(uid)
+            if known is not None and self._events_live:
+                return known
+            sandbox = await self._run_sandbox(pod, uid)
+            self._sandboxes[uid] = sandbox
+            return sandbox
+
+    def _sandbox_gone(self, uid: str, name: str = "") -> None:
+        """Forget the cached sandbox of ``uid`` (only if it is ``name``, when given)."""
+        known = self._sandboxes.get(uid)
+        if known is not None and (not name or known.id == name):
+            del self._sandboxes[uid]
 
     async def _run_sandbox(self, pod: Obj, uid: str) -> Sandbox:
         pdir = self.pod_dir(uid)
@@ -255,13 +285,14 @@ class DockerRuntime:
                 ips = self._saved_ips(uid, name)
                 return Sandbox(name, ips[0] if ips else "", tuple(ips))
             # the sandbox died: release its network and start a new one (next attempt)
+            self._sandbox_gone(uid, name)
             await self._teardown_network(pod, uid, name)
             await self.client.remove(name)
         else:
             raise RuntimeError(f"too many sandboxes for pod {uid}")
         await asyncio.to_thread(pdir.mkdir, parents=True, exist_ok=True)
         await self.ensure_image(self.sandbox_image, "IfNotPresent")
-        await self.client.create_container(name, sandbox_config(pod, self.node, self.sandbox_image))
+        await self._create(name, sandbox_config(pod, self.node, self.sandbox_image))
         await self.client.start(name)
         info = await self.client.inspect_container(name) or {}
         if host_network(pod):
@@ -288,8 +319,11 @@ class DockerRuntime:
         pid = int((info.get("State") or {}).get("Pid") or 0)
         if pid <= 0:
             raise RuntimeError(f"sandbox {name} has no process")
-        conflist = self.cni.conflist(self.pod_cidr())
-        result = await self.cni.add(conflist, pod, name, f"/proc/{pid}/ns/net")
+        # the chain actually run is what sandbox.json keeps: DEL and CHECK repeat it
+        conflist = chain_for(self.cni.conflist(self.pod_cidr()), pod)
+        # Docker's "none" network mode brings the namespace's lo up itself (test_docker_runtime
+        # checks it): no loopback plugin process
+        result = await self.cni.add(conflist, pod, name, f"/proc/{pid}/ns/net", loopback=False)
         await self._write_saved(uid, {"sandbox": name, "ips": result_ips(result), "result": result, "conf": conflist})
 
     async def _teardown_network(self, pod: Obj, uid: str, name: str) -> None:
@@ -342,6 +376,7 @@ class DockerRuntime:
         return await self.client.list_containers([f"{L_NODE}={self.node}", f"{L_POD_UID}={uid}"])
 
     async def stop_sandbox(self, pod_uid: str) -> None:
+        self._sandbox_gone(pod_uid)
         entries = await self._pod_containers(pod_uid)
         apps = [e for e in entries if (e.get("Labels") or {}).get(L_TYPE) != TYPE_SANDBOX]
         await asyncio.gather(*(self.client.stop(str(e["Id"]), 0) for e in apps if e.get("State") == "running"))
@@ -360,6 +395,7 @@ class DockerRuntime:
         for e in entries:
             self._inspect.pop(str((e.get("Names") or ["/"])[0]).lstrip("/"), None)
         self._sandbox_locks.pop(pod_uid, None)
+        self._sandbox_gone(pod_uid)
         self._forget_ips(pod_uid)
         # volumes (tmpfs) are unmounted by the volume manager before this
         await asyncio.to_thread(shutil.rmtree, self.pod_dir(pod_uid), True)
@@ -369,9 +405,13 @@ class DockerRuntime:
     async def ensure_image(self, image: str, policy: str) -> None:
         """Pull per imagePullPolicy. Offline clusters: with ``Always`` a failed pull falls back
         to the local copy when there is one (logged), so ``:latest`` demo images run."""
-        present = await self.client.inspect_image(image) is not None
-        if present and policy != "Always":
+        if policy != "Always" and image in self._images:
             return
+        present = await self.client.inspect_image(image) is not None
+        if present:
+            self._images.add(image)
+            if policy != "Always":
+                return
         if policy == "Never":
             raise ImagePullError(
                 "ErrImageNeverPull", f'Container image "{image}" is not present with pull policy of Never'
@@ -393,6 +433,22 @@ class DockerRuntime:
                 return
             raise ImagePullError("ErrImagePull", f'failed to pull image "{image}": {msg}') from e
         self._pull_failures.pop(image, None)
+        self._images.add(image)
+
+    async def _create(self, name: str, cfg: Obj) -> None:
+        """Create ``name``; a leftover of the same name (an attempt interrupted between its
+        create and the kubelet noting it) answers 409: remove it and create once more. A
+        refusal for a missing image forgets the image, so the next attempt pulls it."""
+        try:
+            await self.client.create_container(name, cfg)
+            return
+        except DockerError as e:
+            if e.status == 404:
+                self._images.discard(str(cfg.get("Image") or ""))
+            if e.status != 409:
+                raise
+        await self.client.remove(name)
+        await self.client.create_container(name, cfg)
 
     # -- containers ---------------------------------------------------------------------------
 
@@ -413,9 +469,8 @@ class DockerRuntime:
         env = {k: v for k, v in env.items() if k not in ("PATH", "HOSTNAME")}
         name = container_name(pod, container, attempt)
         cfg = container_config(pod, container, sandbox.id, self.node, env, [*mounts, *extra], attempt)
-        await self.client.remove(name)  # a leftover of an interrupted attempt
         try:
-            await self.client.create_container(name, cfg)
+            await self._create(name, cfg)
         except DockerError as e:
             raise RuntimeError(e.message) from e
         return name
@@ -519,6 +574,7 @@ class DockerRuntime:
                 # the first connection replays from the call on; after a break the relist ("") covers the gap
                 async for ev in self.client.events(filters, since=since if first else None):
                     if not ev:  # connected
+                        self._events_live = True
                         if not first:
                             yield ""
                         first = False
@@ -528,11 +584,17 @@ class DockerRuntime:
                     uid = attrs.get(L_POD_UID)
                     if attrs.get("name"):
                         self._dirty.add(str(attrs["name"]))
+                        if uid and (ev.get("Action") or ev.get("status")) in ("die", "destroy"):
+                            self._sandbox_gone(str(uid), str(attrs["name"]))
                     if uid:
                         yield str(uid)
                 log.info("docker event stream ended; reconnecting in %.1fs", delay)
             except (DockerError, aiohttp.ClientError, OSError) as e:
                 log.info("docker event stream broke (%s); reconnecting in %.1fs", e, delay)
+            finally:
+                # events may be missed from here on: sandboxes are inspected again
+                self._events_live = False
+                self._sandboxes.clear()
             first = False
             await asyncio.sleep(delay)
             delay = min(EVENTS_BACKOFF_MAX, delay * 2)
