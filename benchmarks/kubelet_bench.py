@@ -25,6 +25,11 @@ Measured (after a warm-up pod, which also makes the kubelet learn the podCIDR):
 * **One pod alone** (``--single``, 5): the same for one pod at a time, each right after one
   sandbox+app pair through the Engine API alone: the latency the kubelet adds when Docker is not
   contended (the 30-pod figures are dominated by the engine creating 60 containers at once).
+* **Paced** (``--paced-qps``, 5): upstream measures its pod-startup SLO this way (ClusterLoader2's
+  density test: "latency pods" created at 5 per second while the node already runs its
+  "saturation" pods): after the idle window, 30 more pods at 5/s beside the 30 running ones,
+  after 30 raw sandbox+app pairs at the same pace as its baseline. Both figures are reported:
+  all-at-once is the worst case, paced is what the SLO speaks of.
 * **Idle**: with the 30 pods of the last round running and nothing changing, 10 s to settle, then
   CPU (utime+stime from ``/proc/<pid>/stat``, of the process and its live descendants, plus the
   children it reaped) over 60 s as % of one core, and memory (VmRSS, PSS from ``smaps_rollup``),
@@ -283,10 +288,14 @@ class Engine:
         await self.session.close()
 
 
-async def baseline_round(engine: Engine, n: int, rnd: int | str) -> tuple[list[float], float]:
+async def baseline_round(engine: Engine, n: int, rnd: int | str, qps: float = 0) -> tuple[list[float], float]:
+    """``n`` sandbox+app pairs through the Engine API, all at once or ``qps`` per second."""
     labels = {BASELINE_LABEL: str(rnd)}
+    start = time.monotonic()
 
     async def one(i: int) -> float:
+        if qps:
+            await asyncio.sleep(max(0.0, start + i / qps - time.monotonic()))
         t0 = time.monotonic()
         sb, app = f"kbench-{rnd}-{i}-sb", f"kbench-{rnd}-{i}-app"
         sandbox = {
@@ -342,8 +351,9 @@ class Round:
     total: float  # first create call -> last pod Ready
 
 
-async def start_round(client: ApiClient, names: list[str], within: float) -> Round:
-    """Create the pods at once; per pod: create call -> first watch event Running / Ready."""
+async def start_round(client: ApiClient, names: list[str], within: float, qps: float = 0) -> Round:
+    """Create the pods at once (or ``qps`` per second); per pod: create call -> first watch
+    event Running / Ready."""
     rv = (await client.list(PODS, NAMESPACE, limit=1))["metadata"]["resourceVersion"]
     t_create: dict[str, float] = {}
     running: dict[str, float] = {}
@@ -371,12 +381,14 @@ async def start_round(client: ApiClient, names: list[str], within: float) -> Rou
     watcher = asyncio.create_task(watch())
     await asyncio.sleep(0.2)  # the watch is open before the first create
 
-    async def create(name: str) -> None:
+    async def create(i: int, name: str) -> None:
+        if qps:
+            await asyncio.sleep(max(0.0, t0 + i / qps - time.monotonic()))
         t_create[name] = time.monotonic()
         await client.create(PODS, demo_pod(name), NAMESPACE)
 
     t0 = time.monotonic()
-    await asyncio.gather(*(create(n) for n in names))
+    await asyncio.gather(*(create(i, n) for i, n in enumerate(names)))
     try:
         await asyncio.wait_for(watcher, within)
     except TimeoutError:
@@ -457,6 +469,9 @@ class Results:
     single: list[Round] = field(default_factory=list)  # one pod alone, through the kubelet
     rounds: list[Round] = field(default_factory=list)
     usage: list[Usage] = field(default_factory=list)
+    paced_base: list[float] = field(default_factory=list)  # raw Docker pairs at the same pace
+    paced: Round | None = None  # latency pods at --paced-qps beside the running round
+    qps: float = 0
 
 
 async def bench(cluster: Cluster, args: argparse.Namespace, res: Results) -> None:
@@ -502,6 +517,18 @@ async def bench(cluster: Cluster, args: argparse.Namespace, res: Results) -> Non
                     await delete_all(client, engine, names)
             print(f"   idle: {args.settle:g}s to settle, then {args.idle:g}s measured", flush=True)
             res.usage = await idle(cluster, args.settle, args.idle, f"kdk-{os.getpid()}")
+            if args.paced_qps > 0:
+                # upstream's SLO measurement (ClusterLoader2's latency pods): pods created at a
+                # steady pace on a node that already runs its 30 pods (the last round's)
+                lat, _ = await baseline_round(engine, args.pods, "paced", qps=args.paced_qps)
+                res.paced_base, res.qps = lat, args.paced_qps
+                names = [f"lat-{i:02d}" for i in range(args.pods)]
+                res.paced = await start_round(client, names, within=args.timeout, qps=args.paced_qps)
+                print(
+                    f"   paced {args.paced_qps:g}/s: raw Docker p99 {pct(lat, 99):.2f}s; kubelet Running "
+                    f"p50 {pct(res.paced.running, 50):.2f}s p99 {pct(res.paced.running, 99):.2f}s",
+                    flush=True,
+                )
     finally:
         await engine.close()
 
@@ -540,10 +567,25 @@ def report(res: Results, pods: int) -> None:
         )
         print(f"raw Docker sandbox+app {base:.2f} s (ratio {one / base:.2f})")
         print()
+    if res.paced is not None and res.paced_base:
+        pr, pb = res.paced.running, res.paced_base
+        print(
+            f"paced ({len(pr)} latency pods at {res.qps:g}/s beside {pods} running, upstream's SLO method): "
+            f"create -> Running p50 {pct(pr, 50):.2f} s p99 {pct(pr, 99):.2f} s; "
+            f"raw Docker p99 {pct(pb, 99):.2f} s (ratio {pct(pr, 99) / pct(pb, 99):.2f})"
+        )
+        print()
     p99 = pct(rnd.running, 99)
     kub = next((u for u in res.usage if u.name == "kubelet"), None)
     verdict = lambda ok: "met" if ok else "NOT met"  # noqa: E731
-    print(f"goal: startup p99 <= {GOAL_P99:g} s (upstream SLO 5 s): {p99:.2f} s -> {verdict(p99 <= GOAL_P99)}")
+    print(
+        f"goal: startup p99 <= {GOAL_P99:g} s (upstream SLO 5 s), all {pods} at once: {p99:.2f} s -> {verdict(p99 <= GOAL_P99)}"
+    )
+    if res.paced is not None:
+        pp = pct(res.paced.running, 99)
+        print(
+            f"goal: startup p99 <= {GOAL_P99:g} s, paced as upstream measures it: {pp:.2f} s -> {verdict(pp <= GOAL_P99)}"
+        )
     if kub is not None:
         print(f"goal: idle kubelet < {GOAL_CPU:g} % of a core: {kub.cpu:.2f} % -> {verdict(kub.cpu < GOAL_CPU)}")
         print(f"goal: idle kubelet < {GOAL_RSS:g} MiB: RSS {kub.rss:.1f} MiB -> {verdict(kub.rss < GOAL_RSS)}")
@@ -557,6 +599,12 @@ def main() -> int:
     p.add_argument("--settle", type=float, default=10.0, help="seconds before the idle window")
     p.add_argument("--idle", type=float, default=60.0, help="idle window, seconds")
     p.add_argument("--timeout", type=float, default=180.0, help="give up on a round after this many seconds")
+    p.add_argument(
+        "--paced-qps",
+        type=float,
+        default=5.0,
+        help="then create --pods latency pods at this rate beside the running ones (0: skip)",
+    )
     p.add_argument("--kubelet-args", default="", help="extra kubelet flags, space-separated")
     p.add_argument("--keep-logs", default="", help="copy the component logs into this directory at the end")
     args = p.parse_args()
