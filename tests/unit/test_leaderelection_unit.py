@@ -17,8 +17,8 @@ from kubeha.machinery.leaderelection import (
     LeaderElector,
     add_leader_election_flags,
     format_microtime,
-    parse_duration,
 )
+from kubeha.machinery.process import parse_duration
 
 Obj = dict[str, Any]
 

@@ -8,7 +8,7 @@ from kubeha.api.errors import StatusError
 from kubeha.apiserver.negotiation import parse_accept
 from kubeha.apiserver.requestinfo import parse
 from kubeha.apiserver.rest import decode_continue, encode_continue
-from kubeha.apiserver.server import parse_duration
+from kubeha.machinery.process import parse_duration
 
 
 @pytest.mark.parametrize(

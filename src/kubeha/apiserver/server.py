@@ -27,38 +27,6 @@ log = logging.getLogger("kubeha.apiserver")
 GC_GEN0_THRESHOLD = 20_000  # the default is 700 allocations
 
 
-def parse_duration(s: str) -> float:
-    """Go-style durations: "70s", "1m30s", "500ms", or plain seconds."""
-    s = s.strip()
-    try:
-        return float(s)
-    except ValueError:
-        pass
-    total = 0.0
-    num = ""
-    i = 0
-    units = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001, "us": 1e-6, "ns": 1e-9}
-    while i < len(s):
-        ch = s[i]
-        if ch.isdigit() or ch == ".":
-            num += ch
-            i += 1
-            continue
-        unit = s[i : i + 2] if s[i : i + 2] in ("ms", "us", "ns") else ch
-        if unit not in units or not num:
-            raise argparse.ArgumentTypeError(f"invalid duration {s!r}")
-        total += float(num) * units[unit]
-        num = ""
-        i += len(unit)
-    if num:
-        raise argparse.ArgumentTypeError(f"invalid duration {s!r}: missing unit")
-    return total
-
-
-def _bool(s: str) -> bool:
-    return s.lower() in ("1", "true", "yes", "on")
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="kubeha apiserver", description="The kubeha API server (kube-apiserver twin).")
     p.add_argument("--etcd-servers", required=True, help="comma-separated etcd client URLs")
@@ -78,9 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
         default="Node,RBAC",
         help="comma list, in order, of AlwaysAllow, AlwaysDeny, Node, RBAC (system:masters is always allowed)",
     )
-    p.add_argument("--anonymous-auth", type=_bool, default=True, nargs="?", const=True)
+    p.add_argument("--anonymous-auth", type=process.parse_bool, default=True, nargs="?", const=True)
     p.add_argument("--token-auth-file", default="", help='static tokens, CSV: token,user,uid,"group1,group2"')
-    p.add_argument("--enable-bootstrap-token-auth", type=_bool, default=False, nargs="?", const=True)
+    p.add_argument("--enable-bootstrap-token-auth", type=process.parse_bool, default=False, nargs="?", const=True)
     p.add_argument(
         "--service-account-issuer",
         action="append",
@@ -95,10 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="PEM file of public keys verifying service account tokens (may repeat)",
     )
     p.add_argument("--api-audiences", default="", help="comma list of audiences tokens must carry")
-    p.add_argument("--shutdown-delay-duration", type=parse_duration, default=0.0)
+    p.add_argument("--shutdown-delay-duration", type=process.parse_duration, default=0.0)
     p.add_argument(
         "--shutdown-timeout",
-        type=parse_duration,
+        type=process.parse_duration,
         default=30.0,
         help="how long in-flight requests may take to drain at shutdown",
     )
@@ -106,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-request-timeout", type=int, default=1800)
     p.add_argument(
         "--request-timeout",
-        type=parse_duration,
+        type=process.parse_duration,
         default=60.0,
         help="how long a client may take to send a request body (408 past it)",
     )

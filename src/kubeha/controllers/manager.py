@@ -24,7 +24,7 @@ from kubeha.client.rest import ApiClient
 from kubeha.controllers.context import CONTROLLERS, ControllerContext, ControllerOptions, enabled
 from kubeha.machinery import process
 from kubeha.machinery.informer import SharedInformerFactory
-from kubeha.machinery.leaderelection import LeaderElectionConfig, add_leader_election_flags, parse_duration
+from kubeha.machinery.leaderelection import LeaderElectionConfig, add_leader_election_flags
 from kubeha.machinery.tasks import TaskSet
 
 log = logging.getLogger("kubeha.controller-manager")
@@ -47,15 +47,6 @@ def load_controllers() -> list[str]:
     return sorted(CONTROLLERS)
 
 
-def _bool(text: str) -> bool:
-    low = text.lower()
-    if low in ("1", "t", "true", "yes"):
-        return True
-    if low in ("0", "f", "false", "no"):
-        return False
-    raise argparse.ArgumentTypeError(f"invalid boolean {text!r}")
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="kubeha controller-manager", description="The kubeha controller manager (kube-controller-manager twin)."
@@ -68,15 +59,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated controllers to enable: '*' = all on by default, 'foo' enables, '-foo' disables",
     )
     p.add_argument("--cluster-cidr", default=d.cluster_cidr, help="CIDR range for pods")
-    p.add_argument("--allocate-node-cidrs", type=_bool, nargs="?", const=True, default=d.allocate_node_cidrs)
+    p.add_argument(
+        "--allocate-node-cidrs", type=process.parse_bool, nargs="?", const=True, default=d.allocate_node_cidrs
+    )
     p.add_argument("--node-cidr-mask-size", type=int, default=d.node_cidr_mask_size)
     p.add_argument("--service-cluster-ip-range", default=d.service_cluster_ip_range)
     p.add_argument("--cluster-signing-cert-file", default=d.cluster_signing_cert_file)
     p.add_argument("--cluster-signing-key-file", default=d.cluster_signing_key_file)
-    p.add_argument("--cluster-signing-duration", type=parse_duration, default=d.cluster_signing_duration)
-    p.add_argument("--node-monitor-period", type=parse_duration, default=d.node_monitor_period)
-    p.add_argument("--node-monitor-grace-period", type=parse_duration, default=d.node_monitor_grace_period)
-    p.add_argument("--node-startup-grace-period", type=parse_duration, default=d.node_startup_grace_period)
+    p.add_argument("--cluster-signing-duration", type=process.parse_duration, default=d.cluster_signing_duration)
+    p.add_argument("--node-monitor-period", type=process.parse_duration, default=d.node_monitor_period)
+    p.add_argument("--node-monitor-grace-period", type=process.parse_duration, default=d.node_monitor_grace_period)
+    p.add_argument("--node-startup-grace-period", type=process.parse_duration, default=d.node_startup_grace_period)
     p.add_argument("--terminated-pod-gc-threshold", type=int, default=d.terminated_pod_gc_threshold)
     p.add_argument("--root-ca-file", default=d.root_ca_file, help="CA published to every namespace as kube-root-ca.crt")
     for name in ("deployment", "replicaset", "gc", "endpoint", "namespace"):

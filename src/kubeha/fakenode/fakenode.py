@@ -35,7 +35,6 @@ from kubeha.fakenode.objects import NODE_LEASE_NAMESPACE, NodeTemplate, Obj, Pod
 from kubeha.machinery import process
 from kubeha.machinery.controller import Controller, Requeue
 from kubeha.machinery.informer import SharedInformer, SharedInformerFactory
-from kubeha.machinery.leaderelection import parse_duration
 from kubeha.machinery.tasks import TaskSet
 
 log = logging.getLogger("kubeha.fakenode")
@@ -284,15 +283,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kubelet-version", default=NodeTemplate.kubelet_version, help="reported kubelet version")
     p.add_argument("--lease-duration", type=int, default=40, help="node lease duration in seconds")
     p.add_argument(
-        "--heartbeat", type=parse_duration, default=10.0, help="lease renewal period (0: never renew; default 10s)"
+        "--heartbeat",
+        type=process.parse_duration,
+        default=10.0,
+        help="lease renewal period (0: never renew; default 10s)",
     )
     p.add_argument(
         "--node-status-report-frequency",
-        type=parse_duration,
+        type=process.parse_duration,
         default=300.0,
         help="re-post node status this often even when unchanged (default 5m)",
     )
-    p.add_argument("--pod-startup", type=parse_duration, default=0.0, help="delay before a bound pod runs")
+    p.add_argument("--pod-startup", type=process.parse_duration, default=0.0, help="delay before a bound pod runs")
     p.add_argument(
         "--manage-pods",
         type=lambda s: s.lower() in ("1", "t", "true", "yes"),

@@ -29,7 +29,6 @@ from kubeha.kubelet.server import KubeletServer
 from kubeha.kubelet.server import ServerConfig as HttpConfig
 from kubeha.kubelet.volumes import VolumeManager
 from kubeha.machinery import process
-from kubeha.machinery.leaderelection import parse_duration
 
 log = logging.getLogger("kubeha.kubelet")
 TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
@@ -57,15 +56,6 @@ def parse_taints(text: str) -> list[dict[str, str]]:
     return out
 
 
-def _bool(text: str) -> bool:
-    low = text.lower()
-    if low in ("1", "t", "true", "yes"):
-        return True
-    if low in ("0", "f", "false", "no"):
-        return False
-    raise argparse.ArgumentTypeError(f"invalid boolean {text!r}")
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="kubeha kubelet", description="Run the pods bound to this node.")
     p.add_argument("--kubeconfig", default=None, help="kubeconfig for the api-server (default: $KUBECONFIG)")
@@ -78,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cert-dir", default="", help="client certificate directory (default: <root-dir>/pki)")
     p.add_argument(
         "--rotate-certificates",
-        type=_bool,
+        type=process.parse_bool,
         nargs="?",
         const=True,
         default=False,
@@ -104,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cni-conf-dir", default="", help="CNI network config directory (default: generated from podCIDR)")
     p.add_argument(
         "--host-gw-routes",
-        type=_bool,
+        type=process.parse_bool,
         nargs="?",
         const=True,
         default=True,
@@ -115,9 +105,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_SANDBOX_IMAGE,
         help="the pod sandbox image (kubeha image build-demo)",
     )
-    p.add_argument("--node-status-update-frequency", type=parse_duration, default=10.0, help="node status check period")
+    p.add_argument(
+        "--node-status-update-frequency", type=process.parse_duration, default=10.0, help="node status check period"
+    )
     p.add_argument("--node-lease-duration-seconds", type=int, default=40, help="lease duration (renewed every 1/4)")
-    p.add_argument("--sync-frequency", type=parse_duration, default=60.0, help="max period between pod syncs")
+    p.add_argument("--sync-frequency", type=process.parse_duration, default=60.0, help="max period between pod syncs")
     p.add_argument("--port", type=int, default=10250, help="HTTPS port for logs/exec/port-forward (0: do not serve)")
     p.add_argument("--address", default="0.0.0.0", help="address the HTTPS server listens on")
     p.add_argument(

@@ -33,7 +33,6 @@ import contextlib
 import copy
 import logging
 import random
-import re
 import socket
 import time
 import uuid
@@ -44,6 +43,7 @@ from typing import Any, Protocol
 
 from kubeha.api.errors import StatusError
 from kubeha.client.resources import LEASES
+from kubeha.machinery.process import parse_bool, parse_duration
 
 log = logging.getLogger(__name__)
 
@@ -348,36 +348,6 @@ class LeaderElector:
 
 # -- flags -------------------------------------------------------------------------------------
 
-_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ms|us|µs|ns|h|m|s)")
-_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
-
-
-def parse_duration(text: str) -> float:
-    """A Go duration ("15s", "1m30s", "500ms") or a plain number of seconds, in seconds."""
-    text = text.strip()
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    pos, total = 0, 0.0
-    for m in _DURATION.finditer(text):
-        if m.start() != pos:
-            break
-        total += float(m.group(1)) * _UNITS[m.group(2)]
-        pos = m.end()
-    if pos != len(text) or not text:
-        raise argparse.ArgumentTypeError(f"invalid duration {text!r}")
-    return total
-
-
-def _parse_bool(text: str) -> bool:
-    low = text.lower()
-    if low in ("1", "t", "true", "yes"):
-        return True
-    if low in ("0", "f", "false", "no"):
-        return False
-    raise argparse.ArgumentTypeError(f"invalid boolean {text!r}")
-
 
 def default_identity() -> str:
     """Upstream's form: hostname + "_" + a random UUID, unique per process."""
@@ -389,7 +359,7 @@ def add_leader_election_flags(parser: argparse.ArgumentParser, default_name: str
     g = parser.add_argument_group("leader election")
     g.add_argument(
         "--leader-elect",
-        type=_parse_bool,
+        type=parse_bool,
         nargs="?",
         const=True,
         default=True,
