@@ -47,27 +47,6 @@ async def status(client: ApiClient, ns: str, name: str) -> Obj:
     return (await client.get(PODS, name, ns)).get("status") or {}
 
 
-async def wget(node: Node, url: str, within: float = 15.0) -> str:
-    """GET ``url`` from inside ``node``'s network namespace, retrying until it answers (a
-    Running container may not listen yet)."""
-    last: list[str] = []
-
-    async def get() -> str:
-        # no wget -T: busybox 1.35's static wget crashes with it; the subprocess timeout bounds it
-        try:
-            res = await asyncio.to_thread(node.run, ["busybox", "wget", "-q", "-O", "-", url], 10.0)
-        except subprocess.TimeoutExpired:
-            last[:] = ["timed out"]
-            return ""
-        last[:] = [f"rc={res.returncode} {res.stderr.strip()}"]
-        return res.stdout if res.returncode == 0 else ""
-
-    try:
-        return str(await eventually(get, within=within))
-    except AssertionError:
-        raise AssertionError(f"GET {url} from {node.name} ({node.netns}) failed: {last}") from None
-
-
 async def running(client: ApiClient, ns: str, name: str, cluster: Cluster) -> Obj:
     async def check() -> Obj | None:
         st = await status(client, ns, name)
@@ -94,7 +73,7 @@ async def test_httpd_pod_gets_an_ip_and_serves(cluster: Cluster, client: ApiClie
     assert in_cidr(ip, node.pod_cidr), (ip, node.pod_cidr)
     assert st["hostIP"] == node.ip
     assert st["containerStatuses"][0]["containerID"].startswith("docker://")
-    assert "kubeha demo" in await wget(node, f"http://{ip}/")
+    assert "kubeha demo" in await node.wget(f"http://{ip}/")
     # the container's output (httpd -v logs each request) through api-server -> kubelet
     logs = await eventually(lambda: asyncio.to_thread(lambda: kubectl.ok("logs", "web", "-n", ns)), within=10)
     assert "GET /" in logs or "response:200" in logs or node.ip in logs, logs
@@ -222,7 +201,7 @@ async def test_deployment_spreads_and_pods_answer_across_nodes(
     for node in cluster.nodes:
         other = next(n for n in cluster.nodes if n.name != node.name)
         for p in by_node[node.name]:
-            body = await wget(other, f"http://{p['status']['podIP']}/")
+            body = await other.wget(f"http://{p['status']['podIP']}/")
             assert "kubeha demo" in body, (p["metadata"]["name"], node.name, "from", other.name)
     # pod to pod across nodes: a client pod on node 2 fetches a node-1 pod's page
     target = by_node[cluster.nodes[0].name][0]["status"]["podIP"]

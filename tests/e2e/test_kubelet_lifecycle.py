@@ -36,7 +36,7 @@ from kubeha.cli.procs import free_port
 from kubeha.client import ApiClient
 from kubeha.client.resources import ENDPOINTS, ENDPOINTSLICES, EVENTS, PODS, SERVICES
 from tests.support import waiting
-from tests.support.cluster import DEMO_IMAGE, Cluster, Node
+from tests.support.cluster import DEMO_IMAGE, Cluster
 from tests.support.kubectl import Kubectl
 
 Obj = dict[str, Any]
@@ -565,24 +565,5 @@ async def test_host_network_pod_gets_node_ip(cluster: Cluster, client: ApiClient
 )
 async def test_host_network_pod_answers_on_node_ip(cluster: Cluster, client: ApiClient, ns: str) -> None:
     port = await _host_network_pod(cluster, client, ns)
-    body = await wget(cluster.nodes[1], f"http://{cluster.nodes[0].ip}:{port}/", within=15)
+    body = await cluster.nodes[1].wget(f"http://{cluster.nodes[0].ip}:{port}/", within=15)
     assert "kubeha demo" in body, body
-
-
-async def wget(node: Node, url: str, within: float = 30.0) -> str:
-    """GET ``url`` from inside ``node``'s network namespace until it answers."""
-    last: list[str] = []
-
-    async def get() -> str:
-        try:
-            res = await asyncio.to_thread(node.run, ["busybox", "wget", "-q", "-O", "-", url], 10.0)
-        except subprocess.TimeoutExpired:
-            last[:] = ["timed out"]
-            return ""
-        last[:] = [f"rc={res.returncode} {res.stderr.strip()}"]
-        return res.stdout if res.returncode == 0 else ""
-
-    try:
-        return str(await eventually(get, within=within))
-    except AssertionError:
-        raise AssertionError(f"GET {url} from {node.name} failed: {last}") from None

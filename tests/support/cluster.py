@@ -166,6 +166,26 @@ class Node:
         """Run ``argv`` to completion in this node's network namespace (e.g. busybox wget)."""
         return self.net.run(argv, timeout)
 
+    async def wget(self, url: str, within: float = 15.0) -> str:
+        """GET ``url`` from inside this node's namespace, retrying until it answers (a Running
+        container may not listen yet); fails with the last error after ``within`` seconds."""
+        last: list[str] = []
+
+        async def get() -> str:
+            # no wget -T: busybox 1.35's static wget crashes with it; the subprocess timeout bounds it
+            try:
+                res = await asyncio.to_thread(self.run, ["busybox", "wget", "-q", "-O", "-", url], 10.0)
+            except subprocess.TimeoutExpired:
+                last[:] = ["timed out"]
+                return ""
+            last[:] = [f"rc={res.returncode} {res.stderr.strip()}"]
+            return res.stdout if res.returncode == 0 else ""
+
+        try:
+            return str(await waiting.eventually(get, within=within, every=0.3))
+        except AssertionError:
+            raise AssertionError(f"GET {url} from {self.name} ({self.netns}) failed: {last}") from None
+
 
 @dataclass
 class Cluster:
