@@ -74,6 +74,10 @@ class DockerExec:
             self._err.put_nowait(b"")
 
     async def write_stdin(self, data: bytes) -> None:
+        # a resize goes to Docker as its own request: keystrokes sent after it wait for it, so a
+        # program reading them sees the size the client had when it typed (stty size after input)
+        if self._resizer is not None and not self._resizer.done():
+            await asyncio.shield(self._resizer)
         if not self._stdin_closed:
             await self.conn.write(data)
 
@@ -110,12 +114,19 @@ class DockerExec:
     async def _apply_sizes(self) -> None:
         # one request at a time, always the newest size: resizes arrive in bursts while dragging
         applied: tuple[int, int] | None = None
+        failures = 0
         while self._size is not None and self._size != applied:
             applied = self._size
             try:
                 await self.client.exec_resize(self.exec_id, *applied)
             except DockerError as e:
-                log.debug("resizing exec %s: %s", self.exec_id[:12], e)
+                # the client sends its size at once, often before Docker has the exec's process
+                # running (then the engine refuses the resize): try again, briefly
+                failures += 1
+                log.debug("resizing exec %s (try %d): %s", self.exec_id[:12], failures, e)
+                if failures < 6:
+                    await asyncio.sleep(0.05 * 2**failures)
+                    applied = None
 
     async def wait(self) -> int:
         """The exit code, asked once the output stream has ended (the process is gone then)."""
