@@ -6,21 +6,13 @@ size), and attach to a container's output. Pods live in the test's namespace (de
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import fcntl
-import os
-import pty
-import select
-import struct
-import termios
-import time
 from typing import Any
 
 from kubeha.client import ApiClient
 from kubeha.client.resources import PODS
 from tests.support import waiting
 from tests.support.cluster import DEMO_IMAGE, Cluster
-from tests.support.kubectl import Kubectl
+from tests.support.kubectl import Kubectl, run_on_pty
 
 Obj = dict[str, Any]
 
@@ -78,45 +70,12 @@ async def test_kubectl_exec_stdin_exit_code_and_missing_command(
     assert "executable file not found" in missing.stdout + missing.stderr, missing
 
 
-def run_on_pty(argv: list[str], env: dict[str, str], rows: int, cols: int, answer: bytes) -> tuple[str, int]:
-    """kubectl on a terminal of ``rows`` x ``cols``; types ``answer`` once the command prompts."""
-    pid, fd = pty.fork()
-    if pid == 0:  # the child: kubectl on the terminal
-        os.execve(argv[0], argv, env)
-    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-    out = b""
-    sent = False
-    deadline = time.monotonic() + 60
-    status = 0
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([fd], [], [], 0.5)
-            if ready:
-                try:
-                    chunk = os.read(fd, 4096)
-                except OSError:
-                    break
-                if not chunk:
-                    break
-                out += chunk
-            if not sent and b"term=" in out:
-                os.write(fd, answer)
-                sent = True
-        else:
-            os.kill(pid, 9)
-        _, status = os.waitpid(pid, 0)
-    finally:
-        with contextlib.suppress(OSError):
-            os.close(fd)
-    return out.decode(errors="replace"), os.waitstatus_to_exitcode(status)
-
-
 async def test_kubectl_exec_tty_on_a_pty(cluster: Cluster, client: ApiClient, ns: str, kubectl: Kubectl) -> None:
     await client.create(PODS, pod("tty", ["sleep", "3600"]), ns)
     await running(client, ns, "tty", cluster)
     script = "tty; echo term=$TERM; read x; echo got-$x; stty size; exit 5"
     argv = kubectl.argv(("-n", ns, "exec", "-it", "tty", "--", "sh", "-c", script))
-    text, code = await asyncio.to_thread(run_on_pty, argv, kubectl.env(), 33, 121, b"abc\r")
+    text, code = await asyncio.to_thread(run_on_pty, argv, kubectl.env(), b"abc\r", size=(33, 121))
     assert "/dev/pts/" in text and "term=xterm" in text and "got-abc" in text, text
     assert "33 121" in text, text  # kubectl sent the terminal's size; the exec's pty got it
     assert code == 5, text

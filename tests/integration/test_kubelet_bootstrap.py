@@ -472,29 +472,7 @@ async def test_denied_request_exits_with_a_clear_error_and_a_restart_does_not_as
 ) -> None:
     # a requester that may create CSRs but gets nothing auto-approved (a client-certificate user,
     # so no system:bootstrappers binding from elsewhere applies); the test plays the admin who denies
-    user = f"joiner-{_rand(6)}"
-    crb = f"kubeha-test:{user}"
-    await admin.request("POST", CRB_PATH, body=binding(crb, "system:node-bootstrapper", "User", user))
-    try:
-        cert_path, key_path = pki.issue_client(user)
-        boot = bootstrap_kubeconfig(
-            workdir / "bootstrap-deny.conf",
-            server.url,
-            pki.ca_crt.read_bytes(),
-            {
-                "client-certificate-data": base64.b64encode(cert_path.read_bytes()).decode(),
-                "client-key-data": base64.b64encode(key_path.read_bytes()).decode(),
-            },
-        )
-        k = new_kubelet(workdir, boot)
-        kubelets.append(k)
-        k.start()
-
-        async def pending() -> Obj | None:
-            found = await csrs_for(admin, k.name)
-            return found[0] if found else None
-
-        csr = await eventually(pending)
+    async with joiner(admin, pki, workdir, kubelets, server.url, "bootstrap-deny.conf") as (user, k, csr):
         assert csr["spec"]["username"] == user
         assert not conditions(csr)
         assert (k.cert_dir / "kubelet-client.key.tmp").exists()
@@ -522,6 +500,37 @@ async def test_denied_request_exits_with_a_clear_error_and_a_restart_does_not_as
         assert k.log().count("is denied") == 2
         assert "already exists, reusing it" in k.log()
         assert len(await csrs_for(admin, k.name)) == 1
+
+
+@contextlib.asynccontextmanager
+async def joiner(
+    admin: ApiClient, pki: PKI, workdir: Path, kubelets: list[Kubelet], server_url: str, conf: str
+) -> AsyncIterator[tuple[str, Kubelet, Obj]]:
+    """A kubelet bootstrapping as a client-certificate user who may file CSRs but gets nothing
+    auto-approved: yields (user, kubelet, its pending CSR); the user's binding is removed after."""
+    user = f"joiner-{_rand(6)}"
+    crb = f"kubeha-test:{user}"
+    await admin.request("POST", CRB_PATH, body=binding(crb, "system:node-bootstrapper", "User", user))
+    try:
+        cert_path, key_path = pki.issue_client(user)
+        boot = bootstrap_kubeconfig(
+            workdir / conf,
+            server_url,
+            pki.ca_crt.read_bytes(),
+            {
+                "client-certificate-data": base64.b64encode(cert_path.read_bytes()).decode(),
+                "client-key-data": base64.b64encode(key_path.read_bytes()).decode(),
+            },
+        )
+        k = new_kubelet(workdir, boot)
+        kubelets.append(k)
+        k.start()
+
+        async def pending() -> Obj | None:
+            found = await csrs_for(admin, k.name)
+            return found[0] if found else None
+
+        yield user, k, await eventually(pending)
     finally:
         with contextlib.suppress(StatusError):
             await admin.request("DELETE", f"{CRB_PATH}/{crb}")
@@ -666,29 +675,7 @@ async def test_the_wait_for_a_certificate_survives_an_api_server_outage(
 ) -> None:
     # the node knows one api-server; it goes away while the request is pending and comes back
     # after the request was approved elsewhere: the kubelet still gets its certificate
-    user = f"joiner-{_rand(6)}"
-    crb = f"kubeha-test:{user}"
-    await admin.request("POST", CRB_PATH, body=binding(crb, "system:node-bootstrapper", "User", user))
-    try:
-        cert_path, key_path = pki.issue_client(user)
-        boot = bootstrap_kubeconfig(
-            workdir / "bootstrap-outage.conf",
-            own_apiserver.url,
-            pki.ca_crt.read_bytes(),
-            {
-                "client-certificate-data": base64.b64encode(cert_path.read_bytes()).decode(),
-                "client-key-data": base64.b64encode(key_path.read_bytes()).decode(),
-            },
-        )
-        k = new_kubelet(workdir, boot)
-        kubelets.append(k)
-        k.start()
-
-        async def pending() -> Obj | None:
-            found = await csrs_for(admin, k.name)
-            return found[0] if found else None
-
-        csr = await eventually(pending)
+    async with joiner(admin, pki, workdir, kubelets, own_apiserver.url, "bootstrap-outage.conf") as (_user, k, csr):
         await eventually(lambda: _logged(k, "to be approved and issued"))
         own_apiserver.stop()
         down = time.monotonic()
@@ -709,9 +696,6 @@ async def test_the_wait_for_a_certificate_survives_an_api_server_outage(
         cfg = load_kubeconfig(str(k.kubeconfig))
         assert cfg.server == own_apiserver.url
         assert len(await csrs_for(admin, k.name)) == 1
-    finally:
-        with contextlib.suppress(StatusError):
-            await admin.request("DELETE", f"{CRB_PATH}/{crb}")
 
 
 async def _logged(k: Kubelet, text: str) -> bool:

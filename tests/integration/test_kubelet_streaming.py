@@ -8,8 +8,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import pty
-import select
 import shutil
 import signal
 import ssl
@@ -28,7 +26,7 @@ import pytest
 
 from kubeha.cli.procs import free_port, stop_process
 from tests.support.apiserver import ApiServer
-from tests.support.kubectl import Kubectl, kubectl_path
+from tests.support.kubectl import Kubectl, kubectl_path, run_on_pty
 
 KUBECTL = kubectl_path("1.32")
 pytestmark = pytest.mark.skipif(KUBECTL is None, reason="kubectl 1.32 is not installed")
@@ -206,33 +204,9 @@ def test_exec_tty(env: Env, sleeper: str) -> None:
     argv = env.kubectl.argv(
         ("-n", env.ns, "exec", "-it", sleeper, "--", "sh", "-c", "tty; echo term=$TERM; read x; echo got-$x; exit 5")
     )
-    pid, fd = pty.fork()
-    if pid == 0:  # the child: kubectl on a terminal
-        os.execve(argv[0], argv, env.kubectl.env())
-    out = b""
-    sent = False
-    deadline = time.monotonic() + 30
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([fd], [], [], 0.5)
-            if ready:
-                try:
-                    chunk = os.read(fd, 4096)
-                except OSError:
-                    break
-                if not chunk:
-                    break
-                out += chunk
-            if not sent and b"term=" in out:
-                os.write(fd, b"abc\r")
-                sent = True
-        _, status = os.waitpid(pid, 0)
-    finally:
-        with contextlib.suppress(OSError):
-            os.close(fd)
-    text = out.decode(errors="replace")
+    text, code = run_on_pty(argv, env.kubectl.env(), b"abc\r", within=30)
     assert "/dev/pts/" in text and "term=xterm" in text and "got-abc" in text, text
-    assert os.waitstatus_to_exitcode(status) == 5, text
+    assert code == 5, text
 
 
 def test_port_forward(env: Env) -> None:

@@ -8,8 +8,15 @@ reported version and caches that choice, which would hide which client is under 
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
+import pty
+import select
+import struct
 import subprocess
+import termios
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -93,3 +100,47 @@ class Kubectl:
             env=self.env(),
             start_new_session=True,
         )
+
+
+def run_on_pty(
+    argv: list[str],
+    env: Mapping[str, str],
+    answer: bytes,
+    *,
+    size: tuple[int, int] | None = None,
+    prompt: bytes = b"term=",
+    within: float = 60.0,
+) -> tuple[str, int]:
+    """Run ``argv`` (e.g. ``kubectl exec -it``) on a real terminal of ``size`` (rows, cols) and
+    type ``answer`` once ``prompt`` shows; returns the terminal's text and the exit code. The
+    process is killed after ``within`` seconds."""
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the command on the terminal
+        os.execve(argv[0], argv, dict(env))
+    if size is not None:
+        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", size[0], size[1], 0, 0))
+    out = b""
+    sent = False
+    deadline = time.monotonic() + within
+    status = 0
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], 0.5)
+            if ready:
+                try:
+                    chunk = os.read(fd, 4096)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                out += chunk
+            if not sent and prompt in out:
+                os.write(fd, answer)
+                sent = True
+        else:
+            os.kill(pid, 9)
+        _, status = os.waitpid(pid, 0)
+    finally:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    return out.decode(errors="replace"), os.waitstatus_to_exitcode(status)
