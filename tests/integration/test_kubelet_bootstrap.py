@@ -280,6 +280,8 @@ async def kubelets(admin: ApiClient, workdir: Path) -> AsyncIterator[list[Kubele
             with contextlib.suppress(StatusError):
                 await admin.delete(CERTIFICATESIGNINGREQUESTS, csr["metadata"]["name"])
     for k in started:
+        # shown by pytest only when the test failed: what the kubelet was doing
+        print(f"--- {k.name} log (tail) ---\n{k.log()[-6000:]}")
         assert "Traceback" not in k.log(), k.log()[-4000:]
 
 
@@ -461,6 +463,38 @@ async def test_rotation_renews_through_selfnodeclient_and_switches_the_client(
         assert x509.load_pem_x509_certificate(second.read_bytes()) == x509.load_pem_x509_certificate(new_cert)
         # the kubeconfig follows the symlink: a restarted kubelet uses the renewed pair
         assert load_kubeconfig(str(kubeconfig)).cert_data == second.read_bytes()
+    finally:
+        for csr in await csrs_for(admin, name):
+            with contextlib.suppress(StatusError):
+                await admin.delete(CERTIFICATESIGNINGREQUESTS, csr["metadata"]["name"])
+
+
+async def test_rotation_past_expiry_falls_back_to_the_bootstrap_credentials(
+    admin: ApiClient, server: ApiServer, pki: PKI, token: tuple[str, str], workdir: Path
+) -> None:
+    """A renewal that could not happen before the certificate ended (an outage, a slow signer)
+    asks with the bootstrap token instead, as upstream's certificate manager does."""
+    token_id, token_secret = token
+    name = f"kb-{_rand(8)}"
+    cert, key = short_lived_node_cert(pki, name, age=600, left=-5)  # already expired
+    cert_dir = workdir / "pki"
+    link = bootstrap.write_pair(cert_dir, cert, key)
+    boot = ClientConfig(server=server.url, ca_data=pki.ca_crt.read_bytes(), token=f"{token_id}.{token_secret}")
+    cfg = ClientConfig(server=server.url, ca_data=pki.ca_crt.read_bytes(), cert_data=cert, key_data=key)
+    try:
+        async with ApiClient(cfg, timeout=10) as c:
+            rotator = bootstrap.ClientCertRotator(c, cert_dir, name, wait=30, bootstrap=boot)
+            await rotator.rotate()
+            assert rotator.rotations == 1
+            assert c.config.cert_data is not None and c.config.cert_data != cert
+            assert bootstrap.certs_valid(c.config.cert_data)
+            review = {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
+            who = await c.request("POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews", body=review)
+            assert who["status"]["userInfo"]["username"] == f"system:node:{name}"
+        [renewal] = await csrs_for(admin, name)
+        assert renewal["spec"]["username"] == f"system:bootstrap:{token_id}"
+        assert conditions(renewal)["Approved"]["reason"] == "AutoApproved"
+        assert link.resolve().read_bytes().startswith(c.config.cert_data)
     finally:
         for csr in await csrs_for(admin, name):
             with contextlib.suppress(StatusError):

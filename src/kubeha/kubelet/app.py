@@ -15,8 +15,10 @@ import signal
 import socket
 from typing import Any
 
+import yaml
+
 from kubeha.api.errors import StatusError
-from kubeha.client.kubeconfig import load_kubeconfig
+from kubeha.client.kubeconfig import ConfigError, load_kubeconfig
 from kubeha.client.rest import ApiClient
 from kubeha.kubelet import bootstrap
 from kubeha.kubelet.kubelet import Kubelet, KubeletConfig
@@ -216,7 +218,15 @@ async def serve(args: argparse.Namespace) -> int:
     runner = asyncio.create_task(kubelet.run(), name="kubelet")
     rotator = None
     if args.rotate_certificates:
-        rotator = asyncio.create_task(bootstrap.ClientCertRotator(client, cert_dir, name).run(), name="cert-rotation")
+        boot_cfg = None
+        if args.bootstrap_kubeconfig:
+            try:
+                boot_cfg = load_kubeconfig(args.bootstrap_kubeconfig)
+            except (ConfigError, OSError, ValueError, yaml.YAMLError) as e:
+                log.warning("bootstrap kubeconfig %s unusable for renewals: %s", args.bootstrap_kubeconfig, e)
+        rotator = asyncio.create_task(
+            bootstrap.ClientCertRotator(client, cert_dir, name, bootstrap=boot_cfg).run(), name="cert-rotation"
+        )
     stopper = asyncio.create_task(stop.wait())
     try:
         await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)

@@ -500,12 +500,16 @@ class ClientCertRotator:
         *,
         wall: Callable[[], float] = time.time,
         wait: float = CERT_WAIT_SECONDS,
+        bootstrap: ClientConfig | None = None,
     ) -> None:
         self.client = client
         self.cert_dir = Path(cert_dir)
         self.node_name = node_name
         self.wall = wall
         self.wait = wait
+        # the credentials a renewal falls back to once the current certificate has expired
+        # (upstream's certificate manager then has no current certificate and uses these)
+        self.bootstrap = bootstrap
         self.rotations = 0
 
     def current_cert(self) -> bytes | None:
@@ -514,7 +518,17 @@ class ClientCertRotator:
     async def rotate(self) -> None:
         """One renewal: new key, new request with the current identity, new pair in use."""
         key_pem = new_key_pem()
-        cert = await request_certificate(self.client, key_pem, self.node_name, wait=self.wait)
+        current = self.current_cert()
+        if self.bootstrap is not None and not certs_valid(current, now=self.wall()):
+            # an expired certificate cannot authenticate the request: a renewal that failed
+            # until past the end would otherwise never succeed
+            log.warning("the client certificate has expired; renewing with the bootstrap credentials")
+            async with ApiClient(
+                self.bootstrap, user_agent=f"kubelet/{self.node_name} (bootstrap)", timeout=10
+            ) as boot:
+                cert = await request_certificate(boot, key_pem, self.node_name, wait=self.wait)
+        else:
+            cert = await request_certificate(self.client, key_pem, self.node_name, wait=self.wait)
         write_pair(self.cert_dir, cert, key_pem, now=self.wall())
         await switch_credentials(self.client, cert, key_pem)
         self.rotations += 1
