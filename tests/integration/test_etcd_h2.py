@@ -54,7 +54,7 @@ def test_concurrent_calls_share_one_connection(etcd_server: EtcdServer, loop_nam
             with pytest.raises(KeyExists):
                 await Store(kv).create(f"{prefix}0007", {"metadata": {"name": "x"}})
             # every call went over one HTTP/2 connection
-            ch = kv._unary_channels[0]
+            ch = kv._channels[0]
             assert ch is not None and ch._conn is not None and ch._conn.next_id > 600
         finally:
             await kv.close()

@@ -1,29 +1,37 @@
 """The :class:`~kubeha.storage.interface.KV` protocol over etcd v3 gRPC.
 
 Messages are etcd's generated protobuf classes (shipped by ``aetcd``; aetcd's ``Client`` has no
-TLS and no Range revision/limit). Unary calls (Range, Txn, Compact, Status) go over our own
-HTTP/2 client (:mod:`kubeha.storage.grpc_h2`): ``grpc.aio``'s per-call cost was the largest item
-of an api-server create or get. Watches are long-lived bidirectional streams and stay on a
-``grpc.aio`` channel.
+TLS and no Range revision/limit). Every call goes over our own HTTP/2 client
+(:mod:`kubeha.storage.grpc_h2`), one connection per endpoint: unary calls (Range, Txn, Compact,
+Status), where ``grpc.aio``'s per-call cost was the largest item of an api-server create or get,
+and watches, bidirectional streams on the same connection, where ``grpc.aio``'s read path and its
+poller thread cost several times what ours does per event. ``grpc`` itself is not used.
 
 Each :meth:`EtcdKV.watch` opens its own gRPC Watch stream. The api-server keeps one watch per
-resource, so streams stay few, and a broken stream only affects one watch cache.
+resource, so streams stay few, and a broken stream only affects one watch cache (a broken
+connection, all of them: they resume from their next revision).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-import grpc
-import grpc.aio
 from aetcd import rpc
 
 from kubeha.storage import etcdwire as wire
-from kubeha.storage.grpc_h2 import Channel, GrpcError, client_ssl_context
+from kubeha.storage.grpc_h2 import (
+    CANCELLED,
+    DEADLINE_EXCEEDED,
+    STATUS_NAMES,
+    UNAVAILABLE,
+    Channel,
+    GrpcError,
+    StreamCall,
+    client_ssl_context,
+)
 from kubeha.storage.interface import (
     Compacted,
     Compare,
@@ -44,19 +52,6 @@ T = TypeVar("T")
 
 # etcd's own health check reads this key; a quorum Range of it is the cheapest linearizable probe.
 HEALTH_KEY = b"health"
-
-_CHANNEL_OPTIONS: list[tuple[str, Any]] = [
-    # Lists of large resources can be big; etcd itself caps requests, not responses.
-    ("grpc.max_receive_message_length", 2**31 - 1),
-    ("grpc.max_send_message_length", 16 * 1024 * 1024),
-    # Notice dead peers under idle watch streams. etcd refuses pings more often than every 5 s.
-    ("grpc.keepalive_time_ms", 10_000),
-    ("grpc.keepalive_timeout_ms", 5_000),
-    ("grpc.keepalive_permit_without_calls", 1),
-    # Reconnect quickly after an etcd restart.
-    ("grpc.initial_reconnect_backoff_ms", 100),
-    ("grpc.max_reconnect_backoff_ms", 2_000),
-]
 
 
 def prefix_end(prefix: bytes) -> bytes:
@@ -80,20 +75,14 @@ def _op(op: Put | Delete) -> bytes:
     return wire.delete_op(op.key.encode())
 
 
-class _Stubs:
-    """The etcd watch stub bound to one grpc.aio channel (built once: stub construction is not free)."""
-
-    def __init__(self, channel: grpc.aio.Channel) -> None:
-        self.watch = rpc.WatchStub(channel)
-
-
-# unary methods, by their gRPC paths
+# methods, by their gRPC paths
 RANGE = "/etcdserverpb.KV/Range"
 TXN = "/etcdserverpb.KV/Txn"
 COMPACT = "/etcdserverpb.KV/Compact"
 STATUS = "/etcdserverpb.Maintenance/Status"
-# gRPC status codes by number, so errors from either transport map the same way
-_STATUS_CODES = {sc.value[0]: sc for sc in grpc.StatusCode}
+WATCH = "/etcdserverpb.Watch/Watch"
+# a watch's progress request, encoded once: WatchRequest{progress_request=3: {}}
+_PROGRESS_REQUEST = rpc.WatchRequest(progress_request=rpc.WatchProgressRequest()).SerializeToString()
 
 
 class EtcdKV:
@@ -118,44 +107,19 @@ class EtcdKV:
         self.endpoints = list(endpoints)
         self.timeout = timeout
         self._ca_file, self._cert_file, self._key_file = ca_file, cert_file, key_file
-        self._channels: list[grpc.aio.Channel | None] = [None] * len(endpoints)
-        self._stubs: list[_Stubs | None] = [None] * len(endpoints)
-        self._unary_channels: list[Channel | None] = [None] * len(endpoints)
+        self._channels: list[Channel | None] = [None] * len(endpoints)
         self._current = 0
         # compaction point learned from watch responses or our own compactions (etcd does not
         # report it on a failed Range)
         self._compacted = 0
         # open watch streams: call -> prefix, so progress requests can target them
-        self._streams: dict[Any, str] = {}
+        self._streams: dict[StreamCall, str] = {}
 
     # -- connection -------------------------------------------------------------------------
 
     async def connect(self) -> None:
-        """Open the channel to the first endpoint (lazily connected by gRPC)."""
+        """Set up the channel to the first endpoint (it dials on first use)."""
         self._channel(self._current)
-
-    def _credentials(self) -> grpc.ChannelCredentials:
-        def read(path: str | None) -> bytes | None:
-            if not path:
-                return None
-            with open(path, "rb") as f:
-                return f.read()
-
-        return grpc.ssl_channel_credentials(read(self._ca_file), read(self._key_file), read(self._cert_file))
-
-    def _channel(self, index: int) -> grpc.aio.Channel:
-        ch = self._channels[index]
-        if ch is None:
-            url = self.endpoints[index]
-            parts = urlsplit(url if "://" in url else "//" + url)
-            target = parts.netloc or url
-            secure = parts.scheme == "https" or (parts.scheme == "" and bool(self._ca_file or self._cert_file))
-            if secure:
-                ch = grpc.aio.secure_channel(target, self._credentials(), options=_CHANNEL_OPTIONS)
-            else:
-                ch = grpc.aio.insecure_channel(target, options=_CHANNEL_OPTIONS)
-            self._channels[index] = ch
-        return ch
 
     def _target(self, index: int) -> tuple[str, bool]:
         """(host:port, TLS?) of endpoint ``index``."""
@@ -164,20 +128,14 @@ class EtcdKV:
         secure = parts.scheme == "https" or (parts.scheme == "" and bool(self._ca_file or self._cert_file))
         return parts.netloc or url, secure
 
-    def _unary_channel(self, index: int) -> Channel:
-        ch = self._unary_channels[index]
+    def _channel(self, index: int) -> Channel:
+        ch = self._channels[index]
         if ch is None:
             target, secure = self._target(index)
             parts = urlsplit("//" + target)
             tls = client_ssl_context(self._ca_file, self._cert_file, self._key_file) if secure else None
-            ch = self._unary_channels[index] = Channel(parts.hostname or "127.0.0.1", parts.port or 2379, tls)
+            ch = self._channels[index] = Channel(parts.hostname or "127.0.0.1", parts.port or 2379, tls)
         return ch
-
-    def _stub(self, index: int) -> _Stubs:
-        st = self._stubs[index]
-        if st is None:
-            st = self._stubs[index] = _Stubs(self._channel(index))
-        return st
 
     def _fail_over(self, index: int) -> None:
         # Only the first caller seeing endpoint `index` fail moves us on; concurrent failures of
@@ -193,29 +151,22 @@ class EtcdKV:
             call.cancel()
         self._streams.clear()
         channels, self._channels = self._channels, [None] * len(self.endpoints)
-        self._stubs = [None] * len(self.endpoints)
-        unary, self._unary_channels = self._unary_channels, [None] * len(self.endpoints)
-        for uch in unary:
-            if uch is not None:
-                await uch.close()
         for ch in channels:
             if ch is not None:
                 await ch.close()
 
     # -- error mapping ----------------------------------------------------------------------
 
-    def _map_error(self, e: grpc.aio.AioRpcError | GrpcError, requested: int = 0) -> StorageError:
-        if isinstance(e, GrpcError):
-            code, details = _STATUS_CODES.get(e.status, grpc.StatusCode.UNKNOWN), e.message
-        else:
-            code, details = e.code(), e.details() or ""
-        if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED):
-            return Unavailable(f"etcd: {code.name}: {details}")
+    def _map_error(self, e: GrpcError, requested: int = 0) -> StorageError:
+        code, details = e.status, e.message
+        name = STATUS_NAMES[code] if 0 <= code < len(STATUS_NAMES) else f"status {code}"
+        if code in (UNAVAILABLE, DEADLINE_EXCEEDED, CANCELLED):
+            return Unavailable(f"etcd: {name}: {details}")
         if "required revision has been compacted" in details:
             return Compacted(requested, self._compacted)
         if "required revision is a future revision" in details:
             return RevisionTooLarge(requested)
-        return StorageError(f"etcd: {code.name}: {details}")
+        return StorageError(f"etcd: {name}: {details}")
 
     async def _unary(
         self, method: str, message: bytes, response: Callable[[bytes], T], *, deadline: float = 0.0, requested: int = 0
@@ -227,9 +178,9 @@ class EtcdKV:
             index = self._current
             try:
                 # the deadline is set on the call itself (DEADLINE_EXCEEDED -> Unavailable)
-                data = await self._unary_channel(index).unary(method, message, deadline or self.timeout)
+                data = await self._channel(index).unary(method, message, deadline or self.timeout)
             except GrpcError as e:
-                if e.status != grpc.StatusCode.UNAVAILABLE.value[0]:
+                if e.status != UNAVAILABLE:
                     raise self._map_error(e, requested) from e
                 last = e
                 self._fail_over(index)
@@ -303,12 +254,11 @@ class EtcdKV:
     # -- watch ------------------------------------------------------------------------------
 
     async def request_progress(self, prefix: str | None = None) -> None:
-        msg = rpc.WatchRequest(progress_request=rpc.WatchProgressRequest())
         for call, p in list(self._streams.items()):
             if prefix is None or p == prefix:
                 try:
-                    await call.write(msg)
-                except (grpc.aio.AioRpcError, asyncio.InvalidStateError, grpc.aio.UsageError):
+                    await call.send(_PROGRESS_REQUEST)
+                except GrpcError:
                     pass  # the stream is going away; its reader will report that
 
     async def watch(self, prefix: str, start_revision: int) -> AsyncIterator[list[Event]]:
@@ -320,40 +270,45 @@ class EtcdKV:
         """
         index = self._current
         p = prefix.encode()
-        create = rpc.WatchCreateRequest(
-            key=p or b"\0",
-            range_end=prefix_end(p),
-            start_revision=start_revision,
-            progress_notify=True,
-            prev_kv=True,
-        )
-        call = self._stub(index).watch.Watch()
-        self._streams[call] = prefix
+        create = rpc.WatchRequest(
+            create_request=rpc.WatchCreateRequest(
+                key=p or b"\0",
+                range_end=prefix_end(p),
+                start_revision=start_revision,
+                progress_notify=True,
+                prev_kv=True,
+            )
+        ).SerializeToString()
+        call: StreamCall | None = None
         try:
-            try:
-                await call.write(rpc.WatchRequest(create_request=create))
-                while True:
-                    resp = await call.read()
-                    if resp is grpc.aio.EOF:
-                        raise Unavailable("etcd watch stream closed")
-                    if resp.compact_revision:
-                        self._compacted = max(self._compacted, resp.compact_revision)
-                        raise Compacted(start_revision, resp.compact_revision)
-                    if resp.canceled:
-                        raise Unavailable(f"etcd canceled the watch: {resp.cancel_reason}")
-                    if resp.created:
-                        continue
-                    if resp.events:
-                        yield [self._event(ev) for ev in resp.events]
-                    else:
-                        yield [Event("PROGRESS", "", b"", None, 0, resp.header.revision)]
-            except grpc.aio.AioRpcError as e:
-                if e.code() == grpc.StatusCode.UNAVAILABLE:
-                    self._fail_over(index)
-                raise self._map_error(e, start_revision) from e
+            call = await self._channel(index).stream(WATCH, connect_timeout=self.timeout)
+            self._streams[call] = prefix
+            await call.send(create)
+            parse = rpc.WatchResponse.FromString
+            while True:
+                data = await call.recv()
+                if data is None:
+                    raise Unavailable("etcd watch stream closed")
+                resp = parse(data)
+                if resp.compact_revision:
+                    self._compacted = max(self._compacted, resp.compact_revision)
+                    raise Compacted(start_revision, resp.compact_revision)
+                if resp.canceled:
+                    raise Unavailable(f"etcd canceled the watch: {resp.cancel_reason}")
+                if resp.created:
+                    continue
+                if resp.events:
+                    yield [self._event(ev) for ev in resp.events]
+                else:
+                    yield [Event("PROGRESS", "", b"", None, 0, resp.header.revision)]
+        except GrpcError as e:
+            if e.status == UNAVAILABLE:
+                self._fail_over(index)
+            raise self._map_error(e, start_revision) from e
         finally:
-            self._streams.pop(call, None)
-            call.cancel()
+            if call is not None:
+                self._streams.pop(call, None)
+                call.cancel()
 
     @staticmethod
     def _event(ev: Any) -> Event:

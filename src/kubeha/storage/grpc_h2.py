@@ -39,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import struct
+from collections import deque
 from typing import cast
 from urllib.parse import unquote
 
@@ -52,6 +53,26 @@ DEADLINE_EXCEEDED = 4
 RESOURCE_EXHAUSTED = 8
 INTERNAL = 13
 UNAVAILABLE = 14
+# every code's name, by number (as grpc.StatusCode names them)
+STATUS_NAMES = (
+    "OK",
+    "CANCELLED",
+    "UNKNOWN",
+    "INVALID_ARGUMENT",
+    "DEADLINE_EXCEEDED",
+    "NOT_FOUND",
+    "ALREADY_EXISTS",
+    "PERMISSION_DENIED",
+    "RESOURCE_EXHAUSTED",
+    "FAILED_PRECONDITION",
+    "ABORTED",
+    "OUT_OF_RANGE",
+    "UNIMPLEMENTED",
+    "INTERNAL",
+    "UNAVAILABLE",
+    "DATA_LOSS",
+    "UNAUTHENTICATED",
+)
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
@@ -80,6 +101,17 @@ DEFAULT_WINDOW = 65_535
 # our receive windows are as large as HTTP/2 allows: a response is never held back for us, and
 # the connection window is topped up once half of it has been used
 RECV_REFILL = 2**30
+# the window each stream starts with (our SETTINGS_INITIAL_WINDOW_SIZE); unary calls never top it
+# up, so a response larger than this would stall: tests lower it to exercise streaming windows
+INITIAL_WINDOW = MAX_WINDOW
+# a streaming call's window is topped up once its reader has consumed this much of it (a watch
+# receives without end; the window bounds what an unread stream can buffer)
+STREAM_REFILL = 2**24
+# keepalive while a connection carries streaming calls: a PING after this long without a frame
+# from the server, and the connection given up when its ACK takes longer than KEEPALIVE_TIMEOUT.
+# etcd refuses pings more often than every 5 s (--grpc-keepalive-min-time).
+KEEPALIVE_TIME = 10.0
+KEEPALIVE_TIMEOUT = 5.0
 # how often calls in flight are checked against their deadlines (the precision of a deadline)
 SWEEP_INTERVAL = 0.1
 
@@ -116,6 +148,151 @@ class _Stream:
         self.deadline = 0.0  # loop time it fails at
 
 
+class StreamCall:
+    """A bidirectional streaming call (one HTTP/2 stream without a deadline): :meth:`send`
+    request messages, :meth:`recv` response messages as they come, :meth:`cancel` to end it.
+    One reader and any number of writers."""
+
+    __slots__ = (
+        "_buf",
+        "_buffered",
+        "_conn",
+        "_done",
+        "_error",
+        "_lock",
+        "_messages",
+        "_waiter",
+        "_window",
+        "headers",
+        "id",
+        "send_window",
+    )
+
+    def __init__(self, conn: _Connection, stream_id: int) -> None:
+        self._conn = conn
+        self.id = stream_id
+        self.send_window = conn.peer_initial_window
+        self.headers: hpack.Headers | None = None
+        self._buf = bytearray()  # the start of a message still arriving
+        self._messages: deque[bytes] = deque()  # complete messages not read yet
+        self._buffered = 0  # bytes received and not read yet (queued messages and _buf)
+        self._window = conn.initial_window  # what the server may still send us on this stream
+        self._waiter: asyncio.Future[None] | None = None  # the reader waiting in recv()
+        self._done = False  # trailers, reset, cancel or connection loss ended it
+        self._error: GrpcError | None = None  # why it ended, unless with status OK
+        self._lock: asyncio.Lock | None = None  # serialises writers of messages split by flow control
+
+    async def send(self, message: bytes) -> None:
+        """Send one request message (whole: concurrent senders never interleave)."""
+        if self._done:
+            raise self._error or GrpcError(CANCELLED, "the call has ended")
+        conn = self._conn
+        body = _GRPC_PREFIX.pack(0, len(message)) + message
+        size = len(body)
+        lock = self._lock
+        if (
+            (lock is None or not lock.locked())
+            and size <= conn.send_window
+            and size <= self.send_window
+            and size <= conn.peer_max_frame
+        ):
+            conn.send_window -= size
+            self.send_window -= size
+            conn._send(_frame(DATA, 0, self.id, body))
+            return
+        if lock is None:
+            lock = self._lock = asyncio.Lock()
+        async with lock:
+            await conn._send_data(self, body, end=False)
+        if self._error is not None:
+            raise self._error
+
+    async def recv(self) -> bytes | None:
+        """The next response message; None once the server ended the call with status OK.
+        Raises :class:`GrpcError` for any other end (after the messages received before it)."""
+        while True:
+            if self._messages:
+                msg = self._messages.popleft()
+                self._buffered -= len(msg) + 5
+                if not self._done:
+                    self._grant()
+                return msg
+            if self._done:
+                if self._error is not None:
+                    raise self._error
+                return None
+            waiter = self._waiter = self._conn.loop.create_future()
+            try:
+                await waiter
+            finally:
+                self._waiter = None
+
+    def cancel(self) -> None:
+        """End the call (RST_STREAM CANCEL); the reader gets CANCELLED. Idempotent."""
+        if self._done:
+            return
+        conn = self._conn
+        if conn.calls.get(self.id) is self and conn.error is None:
+            conn._send(_frame(RST_STREAM, 0, self.id, struct.pack(">I", CANCEL)))
+        self._messages.clear()
+        conn._finish(self.id, GrpcError(CANCELLED, "call cancelled"))
+        self._end(GrpcError(CANCELLED, "call cancelled"))
+
+    # -- from the connection --------------------------------------------------------------------
+
+    def _data(self, payload: bytes, flow: int) -> None:
+        """A DATA frame's ``payload`` (padding removed) of ``flow`` flow-controlled bytes."""
+        self._window -= flow
+        self._buffered += len(payload)
+        buf = self._buf
+        if buf:
+            buf += payload
+            data: bytes | bytearray = buf
+        else:
+            data = payload
+        pos, end = 0, len(data)
+        queued = False
+        while end - pos >= 5:
+            compressed, size = _GRPC_PREFIX.unpack_from(data, pos)
+            if end - pos - 5 < size:
+                break
+            if compressed:
+                raise ValueError("compressed gRPC message (none was asked for)")
+            self._messages.append(bytes(data[pos + 5 : pos + 5 + size]))
+            pos += 5 + size
+            queued = True
+        if data is buf:
+            del buf[:pos]
+        elif pos < end:
+            buf += data[pos:]
+        self._grant()
+        if queued:
+            w = self._waiter
+            if w is not None and not w.done():
+                w.set_result(None)
+
+    def _grant(self) -> None:
+        """Top up the stream window: to INITIAL_WINDOW less what the reader has not consumed
+        (backpressure on a reader that stopped), and always enough for the message arriving."""
+        buf = self._buf
+        need = 0
+        if buf:
+            need = (5 + int.from_bytes(buf[1:5], "big") if len(buf) >= 5 else 5) - len(buf)
+        want = min(MAX_WINDOW, max(self._conn.initial_window - self._buffered, need))
+        if want - self._window >= STREAM_REFILL or self._window < need:
+            self._conn._send(_frame(WINDOW_UPDATE, 0, self.id, struct.pack(">I", want - self._window)))
+            self._window = want
+
+    def _end(self, error: GrpcError | None) -> None:
+        if self._done:
+            return
+        self._done = True
+        self._error = error
+        w = self._waiter
+        if w is not None and not w.done():
+            w.set_result(None)
+
+
 class _Connection(asyncio.Protocol):
     """One HTTP/2 connection; calls are streams on it."""
 
@@ -123,7 +300,9 @@ class _Connection(asyncio.Protocol):
         self.loop = loop
         self.transport: asyncio.Transport | None = None
         self.buffer = bytearray()
-        self.streams: dict[int, _Stream] = {}
+        self.streams: dict[int, _Stream] = {}  # unary calls
+        self.calls: dict[int, StreamCall] = {}  # streaming calls
+        self.initial_window = INITIAL_WINDOW  # as announced in our SETTINGS
         self.next_id = 1
         self.decoder = hpack.Decoder()
         self.error: GrpcError | None = None  # set once the connection is unusable
@@ -140,6 +319,8 @@ class _Connection(asyncio.Protocol):
         # headers block being continued (stream id, flags, fragments)
         self._continuing: tuple[int, int, list[bytes]] | None = None
         self._sweeper: asyncio.TimerHandle | None = None  # see _sweep
+        self._keepalive: asyncio.TimerHandle | None = None  # see _keepalive_tick
+        self._ping_out = False  # a keepalive PING awaits its ACK
         # frames to send, written together once per event loop turn: concurrent calls share one
         # write system call (and etcd reads them in one go)
         self._out: list[bytes] = []
@@ -154,7 +335,7 @@ class _Connection(asyncio.Protocol):
             SETTINGS_ENABLE_PUSH,
             0,
             SETTINGS_INITIAL_WINDOW_SIZE,
-            MAX_WINDOW,
+            self.initial_window,
             SETTINGS_HEADER_TABLE_SIZE,
             4096,
         )
@@ -219,13 +400,18 @@ class _Connection(asyncio.Protocol):
             if sid == 0:
                 self.send_window += inc
             else:
-                st = self.streams.get(sid)
+                st = self.streams.get(sid) or self.calls.get(sid)
                 if st is not None:
                     st.send_window += inc
             self._wake(self.window_waiters)
         elif ftype == PING:
             if not flags & ACK:
                 self._send(_frame(PING, ACK, 0, payload))
+            elif self._ping_out:
+                self._ping_out = False
+                if self._keepalive is not None:
+                    self._keepalive.cancel()
+                self._keepalive = self.loop.call_at(self.last_frame + KEEPALIVE_TIME, self._keepalive_tick)
         elif ftype == RST_STREAM:
             code = struct.unpack(">I", payload[:4])[0]
             grpc_code = UNAVAILABLE if code == REFUSED_STREAM else CANCELLED if code == CANCEL else INTERNAL
@@ -239,9 +425,9 @@ class _Connection(asyncio.Protocol):
                 f"etcd closed the connection (GOAWAY {code}): {payload[8:].decode(errors='replace')}",
                 unprocessed=True,
             )
-            for stream_id in [s for s in self.streams if s > (last & 0x7FFFFFFF)]:
+            for stream_id in [s for s in (*self.streams, *self.calls) if s > (last & 0x7FFFFFFF)]:
                 self._finish(stream_id, err)
-            if not self.streams and self.transport is not None:
+            if not self.streams and not self.calls and self.transport is not None:
                 self._flush()
                 self.transport.close()
         # PRIORITY, PUSH_PROMISE (refused by our settings) and unknown types are ignored
@@ -254,6 +440,8 @@ class _Connection(asyncio.Protocol):
                 self.peer_initial_window = value
                 for st in self.streams.values():
                     st.send_window += delta
+                for call in self.calls.values():
+                    call.send_window += delta
                 self._wake(self.window_waiters)
             elif ident == SETTINGS_MAX_FRAME_SIZE:
                 self.peer_max_frame = value
@@ -263,7 +451,8 @@ class _Connection(asyncio.Protocol):
         self._send(_frame(SETTINGS, ACK, 0))
 
     def _data(self, flags: int, sid: int, payload: bytes) -> None:
-        self.received += len(payload)
+        flow = len(payload)
+        self.received += flow
         if self.received >= RECV_REFILL:
             self._send(_frame(WINDOW_UPDATE, 0, 0, struct.pack(">I", self.received)))
             self.received = 0
@@ -271,6 +460,11 @@ class _Connection(asyncio.Protocol):
             payload = payload[1 : len(payload) - payload[0]]
         st = self.streams.get(sid)
         if st is None:
+            call = self.calls.get(sid)
+            if call is not None:
+                call._data(payload, flow)
+                if flags & END_STREAM:
+                    self._finish(sid, GrpcError(INTERNAL, "etcd ended the call without gRPC trailers"))
             return
         st.data += payload
         if flags & END_STREAM:
@@ -280,6 +474,9 @@ class _Connection(asyncio.Protocol):
         headers = self.decoder.decode(block)  # always: the HPACK state is per connection
         st = self.streams.get(sid)
         if st is None:
+            call = self.calls.get(sid)
+            if call is not None:
+                self._call_headers(call, flags, headers)
             return
         if st.headers is None:
             st.headers = headers
@@ -314,11 +511,42 @@ class _Connection(asyncio.Protocol):
         code = int(status) if status.isdigit() else UNKNOWN
         self._finish(st.id, GrpcError(code, message or f"etcd sent no gRPC status ({status!r})"))
 
+    def _call_headers(self, call: StreamCall, flags: int, headers: hpack.Headers) -> None:
+        if call.headers is None:
+            call.headers = headers
+            status = next((v for k, v in headers if k == ":status"), "")
+            if status != "200":
+                code = HTTP_TO_GRPC.get(int(status) if status.isdigit() else 0, UNKNOWN)
+                self._finish(call.id, GrpcError(code, f"HTTP status {status} from etcd"))
+                return
+            if not flags & END_STREAM:
+                return
+            # a trailers-only response: the status is in these headers
+        elif not flags & END_STREAM:
+            self._finish(call.id, GrpcError(INTERNAL, "etcd sent headers twice"))
+            return
+        status, message = "", ""
+        for k, v in headers:
+            if k == "grpc-status":
+                status = v
+            elif k == "grpc-message":
+                message = unquote(v)
+        if status == "0":
+            if call._buf:
+                self._finish(call.id, GrpcError(INTERNAL, "etcd ended the call inside a message"))
+            else:
+                self._end_call(call.id, None)
+            return
+        code = int(status) if status.isdigit() else UNKNOWN
+        self._finish(call.id, GrpcError(code, message or f"etcd sent no gRPC status ({status!r})"))
+
     # -- stream lifecycle ---------------------------------------------------------------------
 
     def _finish(self, sid: int, result: bytes | GrpcError) -> None:
         st = self.streams.pop(sid, None)
         if st is None:
+            if sid in self.calls:
+                self._end_call(sid, result if isinstance(result, GrpcError) else None)
             return
         if not st.future.done():
             if isinstance(result, GrpcError):
@@ -327,7 +555,20 @@ class _Connection(asyncio.Protocol):
                 st.future.set_result(result)
         if self.stream_waiters:
             self._wake(self.stream_waiters)
-        if self.goaway and not self.streams and self.transport is not None:
+        if self.goaway and not self.streams and not self.calls and self.transport is not None:
+            self._flush()
+            self.transport.close()
+
+    def _end_call(self, sid: int, error: GrpcError | None) -> None:
+        call = self.calls.pop(sid, None)
+        if call is None:
+            return
+        call._end(error)
+        if not self.calls:
+            self._stop_keepalive()
+        if self.stream_waiters:
+            self._wake(self.stream_waiters)
+        if self.goaway and not self.streams and not self.calls and self.transport is not None:
             self._flush()
             self.transport.close()
 
@@ -345,15 +586,21 @@ class _Connection(asyncio.Protocol):
         if self._sweeper is not None:
             self._sweeper.cancel()
             self._sweeper = None
-        for sid in list(self.streams):
+        self._stop_keepalive()
+        for sid in [*self.streams, *self.calls]:
             self._finish(sid, err)
         self._wake(self.window_waiters)
         self._wake(self.stream_waiters)
 
-    def abort(self, err: GrpcError, code: int = NO_ERROR) -> None:
-        """Give the connection up: every call on it fails with ``err``."""
+    def abort(self, err: GrpcError, code: int = NO_ERROR, *, dead: bool = False) -> None:
+        """Give the connection up: every call on it fails with ``err``. A ``dead`` peer gets no
+        GOAWAY and the socket is dropped at once (a close would wait for it to read our writes)."""
         self._fail_all(err)
         if self.transport is not None and not self.transport.is_closing():
+            if dead:
+                self._out = []
+                self.transport.abort()
+                return
             self._flush()
             self.transport.write(
                 _frame(GOAWAY, 0, 0, struct.pack(">II", self.next_id - 2 if self.next_id > 1 else 0, code))
@@ -367,7 +614,7 @@ class _Connection(asyncio.Protocol):
     # -- calls ---------------------------------------------------------------------------------
 
     async def call(self, header_block: bytes, message: bytes, deadline: float) -> bytes:
-        while len(self.streams) >= self.peer_max_streams and self.error is None:
+        while len(self.streams) + len(self.calls) >= self.peer_max_streams and self.error is None:
             await self._wait(self.stream_waiters)
         if self.error is not None:
             raise self.error
@@ -399,16 +646,30 @@ class _Connection(asyncio.Protocol):
                 self._send(_frame(RST_STREAM, 0, sid, struct.pack(">I", CANCEL)))
             raise
 
-    async def _send_data(self, st: _Stream, body: bytes) -> None:
+    async def open(self, header_block: bytes) -> StreamCall:
+        """Start a streaming call: its HEADERS go out now, without END_STREAM."""
+        while len(self.streams) + len(self.calls) >= self.peer_max_streams and self.error is None:
+            await self._wait(self.stream_waiters)
+        if self.error is not None:
+            raise self.error
+        sid = self.next_id
+        self.next_id += 2
+        call = self.calls[sid] = StreamCall(self, sid)
+        self._send(_frame(HEADERS, END_HEADERS, sid, header_block))
+        if self._keepalive is None:
+            self._keepalive = self.loop.call_at(self.loop.time() + KEEPALIVE_TIME, self._keepalive_tick)
+        return call
+
+    async def _send_data(self, st: _Stream | StreamCall, body: bytes, *, end: bool = True) -> None:
         pos = 0
         while pos < len(body):
-            if self.error is not None or st.id not in self.streams:
-                return  # the call's future carries the outcome
+            if self.error is not None or (self.streams.get(st.id) is not st and self.calls.get(st.id) is not st):
+                return  # the call's future (or reader) carries the outcome
             n = min(len(body) - pos, self.send_window, st.send_window, self.peer_max_frame)
             if n <= 0:
                 await self._wait(self.window_waiters)
                 continue
-            last = pos + n == len(body)
+            last = end and pos + n == len(body)
             self._send(_frame(DATA, END_STREAM if last else 0, st.id, body[pos : pos + n]))
             self.send_window -= n
             st.send_window -= n
@@ -441,6 +702,31 @@ class _Connection(asyncio.Protocol):
         if self.streams:
             self._sweeper = self.loop.call_later(SWEEP_INTERVAL, self._sweep)
 
+    def _keepalive_tick(self) -> None:
+        """While streaming calls are open: PING a server that sent nothing for KEEPALIVE_TIME,
+        and give the connection up when the ACK takes longer than KEEPALIVE_TIMEOUT (a dead
+        peer or a partition leaves a watch waiting forever otherwise). One timer per connection,
+        due every KEEPALIVE_TIME while frames flow, and none without streaming calls."""
+        self._keepalive = None
+        if not self.calls or self.error is not None:
+            return
+        if self._ping_out:
+            self.abort(GrpcError(UNAVAILABLE, f"etcd did not answer a PING within {KEEPALIVE_TIMEOUT}s"), dead=True)
+            return
+        now = self.loop.time()
+        if now - self.last_frame < KEEPALIVE_TIME:
+            self._keepalive = self.loop.call_at(self.last_frame + KEEPALIVE_TIME, self._keepalive_tick)
+            return
+        self._ping_out = True
+        self._send(_frame(PING, 0, 0, b"keepaliv"))
+        self._keepalive = self.loop.call_at(now + KEEPALIVE_TIMEOUT, self._keepalive_tick)
+
+    def _stop_keepalive(self) -> None:
+        if self._keepalive is not None:
+            self._keepalive.cancel()
+            self._keepalive = None
+        self._ping_out = False
+
     def _expire(self, st: _Stream) -> None:
         sid = st.id
         started = st.started
@@ -453,8 +739,8 @@ class _Connection(asyncio.Protocol):
 
 
 class Channel:
-    """Unary calls to one etcd endpoint over one HTTP/2 connection (dialled on first use, and
-    again after it breaks)."""
+    """Unary and streaming calls to one etcd endpoint over one HTTP/2 connection (dialled on
+    first use, and again after it breaks)."""
 
     def __init__(self, host: str, port: int, ssl_context: ssl.SSLContext | None = None) -> None:
         self.host, self.port, self.ssl = host, port, ssl_context
@@ -545,6 +831,24 @@ class Channel:
                 if not e.unprocessed or attempt:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def stream(self, method: str, *, connect_timeout: float = 5.0) -> StreamCall:
+        """Open a bidirectional streaming call of ``method``: no deadline (it lasts until
+        cancelled, ended by the server or its connection breaks). Raises :class:`GrpcError`
+        UNAVAILABLE when etcd cannot be reached within ``connect_timeout`` seconds."""
+        key = f"{method} stream"
+        block = self._blocks.get(key)
+        if block is None:
+            block = self._blocks[key] = self._pseudo + hpack.literal(":path", method) + self._regular
+        if self._closed:
+            raise GrpcError(UNAVAILABLE, "channel closed")
+        conn = self._conn
+        if conn is None or not conn.usable:
+            try:
+                conn = await asyncio.wait_for(self._connect(), connect_timeout)
+            except TimeoutError:
+                raise GrpcError(UNAVAILABLE, f"connecting to etcd at {self.host}:{self.port} timed out") from None
+        return await conn.open(block)
 
     async def close(self) -> None:
         self._closed = True
