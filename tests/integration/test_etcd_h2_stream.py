@@ -1,0 +1,334 @@
+"""Streaming calls (etcd watches) on the etcd client's own HTTP/2 transport
+(kubeha.storage.grpc_h2) against a real etcd, on both event loops the project runs."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+
+from kubeha.storage import grpc_h2
+from kubeha.storage.etcd import WATCH, EtcdKV
+from kubeha.storage.grpc_h2 import GrpcError
+from kubeha.storage.interface import Event, Put, Unavailable
+from tests.integration.test_etcd_h2 import loop_name, run  # noqa: F401
+from tests.integration.test_storage import _make_pki
+from tests.support.etcd import EtcdServer, etcd_server  # noqa: F401
+
+
+async def _events(it: AsyncIterator[list[Event]], n: int, wait: float = 20.0) -> list[Event]:
+    """The next ``n`` non-PROGRESS events of a watch."""
+    out: list[Event] = []
+
+    async def collect() -> None:
+        async for batch in it:
+            out.extend(ev for ev in batch if ev.type != "PROGRESS")
+            if len(out) >= n:
+                return
+
+    await asyncio.wait_for(collect(), wait)
+    return out
+
+
+async def _started(kv: EtcdKV, it: AsyncIterator[list[Event]]) -> asyncio.Task[list[Event]]:
+    """Read one event of ``it`` in a task, once etcd has created the watch (a progress request
+    answered proves it)."""
+    first: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    async def reader() -> list[Event]:
+        out: list[Event] = []
+        async for batch in it:
+            for ev in batch:
+                if ev.type == "PROGRESS":
+                    if not first.done():
+                        first.set_result(None)
+                else:
+                    out.append(ev)
+                    return out
+        return out
+
+    task = asyncio.create_task(reader())
+    for _ in range(100):
+        await kv.request_progress()
+        done, _ = await asyncio.wait([first, task], timeout=0.1)
+        if done:
+            break
+    assert first.done(), "the watch never started"
+    return task
+
+
+def test_watch_across_many_frames_and_window_refills(
+    etcd_server: EtcdServer,  # noqa: F811
+    loop_name: str,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # a 256 KiB stream window refilled every 64 KiB: 4 MB of values only get through if the
+    # window is topped up as the watch is read, and a catch-up response (one message of all the
+    # events) is far larger than the window
+    monkeypatch.setattr(grpc_h2, "INITIAL_WINDOW", 256 * 1024)
+    monkeypatch.setattr(grpc_h2, "STREAM_REFILL", 64 * 1024)
+    values = [bytes([65 + i % 26]) * (100 * 1024 + i) for i in range(40)]
+    prefix = f"/h2s/{loop_name}/big/"
+
+    async def body() -> None:
+        kv = EtcdKV([etcd_server.endpoint])
+        await kv.connect()
+        try:
+            live = kv.watch(prefix, 0)
+            task = await _started(kv, live)
+            revs = [(await kv.txn([], [Put(f"{prefix}{i:02d}", v)])).revision for i, v in enumerate(values)]
+            got = (await task) + await _events(live, len(values) - 1)
+            assert [(e.key, e.value, e.mod_revision) for e in got] == [
+                (f"{prefix}{i:02d}", v, r) for i, (v, r) in enumerate(zip(values, revs, strict=True))
+            ]
+            # from the first revision: etcd sends the backlog in one response of ~4 MB
+            replay = kv.watch(prefix, revs[0])
+            again = await _events(replay, len(values))
+            assert [(e.key, e.value) for e in again] == [(e.key, e.value) for e in got]
+            await replay.aclose()  # type: ignore[attr-defined]
+            await live.aclose()  # type: ignore[attr-defined]
+        finally:
+            await kv.close()
+
+    run(loop_name, body)
+
+
+def test_a_reader_that_stopped_holds_etcd_back(
+    etcd_server: EtcdServer,  # noqa: F811
+    loop_name: str,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # live events come one message each: with nobody reading, etcd may send no more than the
+    # stream window (plus the rest of a message begun inside it), and all of it arrives later
+    monkeypatch.setattr(grpc_h2, "INITIAL_WINDOW", 256 * 1024)
+    monkeypatch.setattr(grpc_h2, "STREAM_REFILL", 64 * 1024)
+    values = [bytes([97 + i % 26]) * (100 * 1024) for i in range(20)]
+    prefix = f"/h2s/{loop_name}/stopped/"
+
+    async def body() -> None:
+        kv = EtcdKV([etcd_server.endpoint])
+        await kv.connect()
+        try:
+            it = kv.watch(prefix, 0)
+            first = await _started(kv, it)
+            for i, v in enumerate(values):
+                await kv.txn([], [Put(f"{prefix}{i:02d}", v)])
+            (call,) = kv._streams
+            await asyncio.sleep(0.5)  # etcd sends what it may
+            assert 256 * 1024 <= call._buffered <= 256 * 1024 + 101 * 1024
+            got = (await first) + await _events(it, len(values) - 1)
+            assert [(e.key, e.value) for e in got] == [(f"{prefix}{i:02d}", v) for i, v in enumerate(values)]
+            await it.aclose()  # type: ignore[attr-defined]
+        finally:
+            await kv.close()
+
+    run(loop_name, body)
+
+
+def test_cancel(etcd_server: EtcdServer, loop_name: str) -> None:  # noqa: F811
+    prefix = f"/h2s/{loop_name}/cancel/"
+
+    async def body() -> None:
+        kv = EtcdKV([etcd_server.endpoint])
+        await kv.connect()
+        try:
+            ch = kv._channel(0)
+            call = await ch.stream(WATCH)
+            conn = ch._conn
+            assert conn is not None and conn.calls == {call.id: call} and conn._keepalive is not None
+            call.cancel()
+            call.cancel()  # idempotent
+            with pytest.raises(GrpcError) as info:
+                await call.recv()
+            assert info.value.status == grpc_h2.CANCELLED
+            with pytest.raises(GrpcError):
+                await call.send(b"")
+            # no streaming call left: no keepalive timer either
+            assert conn.calls == {} and conn._keepalive is None
+
+            # a reader blocked in recv() learns of the cancel at once
+            call = await ch.stream(WATCH)
+            reader = asyncio.create_task(call.recv())
+            await asyncio.sleep(0.05)
+            call.cancel()
+            with pytest.raises(GrpcError):
+                await asyncio.wait_for(reader, 1)
+
+            # closing a watch cancels its stream; the connection carries on
+            it = kv.watch(prefix, 0)
+            task = await _started(kv, it)
+            task.cancel()  # the reader is cancelled inside the watch: its stream goes with it
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            assert kv._streams == {} and conn.calls == {}
+            it = kv.watch(prefix, 0)
+            progress = asyncio.create_task(anext(it))  # type: ignore[arg-type]
+            while not kv._streams:
+                await asyncio.sleep(0.01)
+            await kv.request_progress(prefix)
+            assert [e.type for e in await progress] == ["PROGRESS"]
+            await it.aclose()  # type: ignore[attr-defined]
+            assert kv._streams == {} and conn.calls == {} and conn._keepalive is None
+            await kv.txn([], [Put(prefix + "a", b"1")])
+            assert ch._conn is conn and conn.usable
+        finally:
+            await kv.close()
+
+    run(loop_name, body)
+
+
+def test_a_watch_and_unary_calls_share_one_connection(etcd_server: EtcdServer, loop_name: str) -> None:  # noqa: F811
+    prefix = f"/h2s/{loop_name}/shared/"
+
+    async def body() -> None:
+        kv = EtcdKV([etcd_server.endpoint])
+        await kv.connect()
+        try:
+            it = kv.watch(prefix, 0)
+            first = await _started(kv, it)
+            conn = kv._channel(0)._conn
+            assert conn is not None
+
+            async def one(i: int) -> int:
+                key = f"{prefix}{i:03d}"
+                await kv.txn([], [Put(key, str(i).encode())])
+                got = await kv.get(key)
+                assert got is not None
+                return got.mod_revision
+
+            revs = sorted(await asyncio.gather(*(one(i) for i in range(200))))
+            got = (await first) + await _events(it, 199)
+            assert [e.mod_revision for e in got] == revs
+            assert {e.key for e in got} == {f"{prefix}{i:03d}" for i in range(200)}
+            assert kv._channel(0)._conn is conn and conn.next_id > 400 and len(conn.calls) == 1
+            # with only the watch left, the deadline sweeper stops (the watch has no deadline)
+            await asyncio.sleep(2 * grpc_h2.SWEEP_INTERVAL)
+            assert conn._sweeper is None and conn.streams == {}
+            await it.aclose()  # type: ignore[attr-defined]
+        finally:
+            await kv.close()
+
+    run(loop_name, body)
+
+
+def test_etcd_restart_mid_watch(loop_name: str) -> None:  # noqa: F811
+    # the watch ends with Unavailable when etcd goes; a new one resumes from the next revision
+    with EtcdServer() as srv:
+
+        async def body() -> None:
+            kv = EtcdKV([srv.endpoint])
+            await kv.connect()
+            try:
+                it = kv.watch("/r/", 0)
+                task = await _started(kv, it)
+                rev = (await kv.txn([], [Put("/r/a", b"1")])).revision
+                assert [e.key for e in await task] == ["/r/a"]
+                rest = asyncio.create_task(_events(it, 1))
+                await asyncio.sleep(0.1)
+                srv.kill()
+                with pytest.raises(Unavailable):
+                    await asyncio.wait_for(rest, 5)
+                srv.start()
+                await kv.txn([], [Put("/r/b", b"2")])
+                again = kv.watch("/r/", rev + 1)
+                (ev,) = await _events(again, 1)
+                assert ev.key == "/r/b" and ev.value == b"2" and ev.prev_value is None
+                await kv.txn([], [Put("/r/b", b"3")])
+                (ev,) = await _events(again, 1)
+                assert ev.value == b"3" and ev.prev_value == b"2"
+                await again.aclose()  # type: ignore[attr-defined]
+            finally:
+                await kv.close()
+
+        run(loop_name, body)
+
+
+def test_watch_fails_over_to_the_next_endpoint(etcd_server: EtcdServer, loop_name: str) -> None:  # noqa: F811
+    async def body() -> None:
+        kv = EtcdKV(["http://127.0.0.1:1", etcd_server.endpoint], timeout=2.0)
+        await kv.connect()
+        try:
+            with pytest.raises(Unavailable):
+                await _events(kv.watch("/f/", 0), 1)
+            assert kv._current == 1
+            it = kv.watch(f"/h2s/{loop_name}/f/", 0)
+            task = await _started(kv, it)
+            await kv.txn([], [Put(f"/h2s/{loop_name}/f/a", b"1")])
+            assert [e.key for e in await task] == [f"/h2s/{loop_name}/f/a"]
+            await it.aclose()  # type: ignore[attr-defined]
+        finally:
+            await kv.close()
+
+    run(loop_name, body)
+
+
+def test_watch_over_tls(tmp_path, loop_name: str) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    # etcd 3.4 serves gRPC over TLS through Go's own HTTP/2 server, not grpc-go's
+    ca, cert, key = _make_pki(str(tmp_path))
+    with EtcdServer(tls=(ca, cert, key)) as srv:
+
+        async def body() -> None:
+            kv = EtcdKV([srv.endpoint], ca_file=ca, cert_file=cert, key_file=key)
+            await kv.connect()
+            try:
+                it = kv.watch("/t/", 0)
+                task = await _started(kv, it)
+                big = b"x" * (300 * 1024)
+                await kv.txn([], [Put("/t/a", b"1")])
+                await kv.txn([], [Put("/t/b", big)])
+                got = (await task) + await _events(it, 1)
+                assert [(e.key, e.value) for e in got] == [("/t/a", b"1"), ("/t/b", big)]
+                await it.aclose()  # type: ignore[attr-defined]
+            finally:
+                await kv.close()
+
+        run(loop_name, body)
+
+
+def test_keepalive_finds_a_dead_peer(loop_name: str, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    # shortened: PING after 1 s of silence, 0.5 s for its ACK (etcd told to accept such pings)
+    monkeypatch.setattr(grpc_h2, "KEEPALIVE_TIME", 1.0)
+    monkeypatch.setattr(grpc_h2, "KEEPALIVE_TIMEOUT", 0.5)
+    with EtcdServer(extra_args=["--grpc-keepalive-min-time", "500ms"]) as srv:
+        assert srv.proc is not None
+        pid = srv.proc.pid
+
+        async def body() -> None:
+            kv = EtcdKV([srv.endpoint])
+            await kv.connect()
+            try:
+                it = kv.watch("/k/", 0)
+                task = await _started(kv, it)
+                conn = kv._channel(0)._conn
+                assert conn is not None
+                # an idle watch on a live etcd: pings are answered, the connection stays
+                await asyncio.sleep(3.5)
+                assert not task.done() and conn.error is None and kv._channel(0)._conn is conn
+                os.kill(pid, signal.SIGSTOP)  # our own etcd child, by PID
+                try:
+                    t0 = time.monotonic()
+                    with pytest.raises(Unavailable, match="PING"):
+                        await asyncio.wait_for(task, 10)
+                    # silence for KEEPALIVE_TIME, then the ACK's KEEPALIVE_TIMEOUT
+                    assert time.monotonic() - t0 < 1.0 + 0.5 + 1.0
+                    assert not conn.usable
+                finally:
+                    os.kill(pid, signal.SIGCONT)
+                it = kv.watch("/k/", 0)
+                task = await _started(kv, it)
+                await kv.txn([], [Put("/k/a", b"1")])
+                assert [e.key for e in await task] == ["/k/a"]
+                assert kv._channel(0)._conn is not conn
+                await it.aclose()  # type: ignore[attr-defined]
+            finally:
+                await kv.close()
+
+        try:
+            run(loop_name, body)
+        finally:
+            os.kill(pid, signal.SIGCONT)  # never leave it stopped (close() then stops it)
