@@ -55,7 +55,8 @@ async def _started(kv: EtcdKV, it: AsyncIterator[list[Event]]) -> asyncio.Task[l
     task = asyncio.create_task(reader())
     for _ in range(100):
         await kv.request_progress()
-        done, _ = await asyncio.wait([first, task], timeout=0.1)
+        pending: list[asyncio.Future[object]] = [first, task]  # type: ignore[list-item]
+        done, _ = await asyncio.wait(pending, timeout=0.1)
         if done:
             break
     assert first.done(), "the watch never started"
@@ -168,8 +169,8 @@ def test_cancel(etcd_server: EtcdServer, loop_name: str) -> None:  # noqa: F811
             assert kv._streams == {} and conn.calls == {}
             it = kv.watch(prefix, 0)
             progress = asyncio.create_task(anext(it))  # type: ignore[arg-type]
-            while not kv._streams:
-                await asyncio.sleep(0.01)
+            await asyncio.sleep(0)  # its first step opens the stream (the connection is up)
+            assert kv._streams
             await kv.request_progress(prefix)
             assert [e.type for e in await progress] == ["PROGRESS"]
             await it.aclose()  # type: ignore[attr-defined]
