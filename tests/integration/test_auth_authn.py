@@ -4,12 +4,20 @@ JWTs (TokenRequest, revocation by deleting the account or the bound pod), anonym
 from __future__ import annotations
 
 import base64
+import datetime
+import http.client
+import json
+import ssl
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from kubeha.apiserver import serviceaccounts as sat
 from tests.integration.test_auth_support import bind, call, eventually, user, whoami, write_rsa_key
@@ -223,3 +231,59 @@ def test_impersonation(server: ApiServer) -> None:
     assert code == 403 and 'cannot impersonate resource "groups"' in out["message"]
     # a group without a user is a bad request
     assert whoami(server, headers={"Impersonate-Group": "devs"})[0] == 400
+
+
+def _short_lived_client_cert(pki: PKI, cn: str, left: float, directory: Path) -> tuple[Path, Path]:
+    """A client certificate from the cluster CA that ends ``left`` seconds from now."""
+    ca_cert = x509.load_pem_x509_certificate(pki.ca_crt.read_bytes())
+    ca_key = serialization.load_pem_private_key(pki.ca_key.read_bytes(), password=None)
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(seconds=left))
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
+    )
+    crt, keyf = directory / "short.crt", directory / "short.key"
+    crt.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    keyf.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return crt, keyf
+
+
+def test_client_certificate_expiring_on_a_kept_alive_connection_stops_authenticating(
+    server: ApiServer, pki: PKI, tmp_path: Path
+) -> None:
+    """Upstream verifies the client certificate on every request, not only at the handshake."""
+    left = 4.0
+    crt, key = _short_lived_client_cert(pki, "short-lived-user", left, tmp_path)
+    ctx = ssl.create_default_context(cafile=str(pki.ca_crt))
+    ctx.load_cert_chain(str(crt), str(key))
+    conn = http.client.HTTPSConnection("127.0.0.1", server.port, context=ctx, timeout=10)
+    review = json.dumps({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"})
+    headers = {"Content-Type": "application/json"}
+    path = "/apis/authentication.k8s.io/v1/selfsubjectreviews"
+    started = time.monotonic()
+    try:
+        conn.request("POST", path, body=review, headers=headers)
+        resp = conn.getresponse()
+        body = json.loads(resp.read())
+        assert resp.status == 201, body
+        assert body["status"]["userInfo"]["username"] == "short-lived-user"
+        sock = conn.sock
+        time.sleep(max(0.0, left + 1.5 - (time.monotonic() - started)))
+        conn.request("POST", path, body=review, headers=headers)
+        resp = conn.getresponse()
+        body = json.loads(resp.read())
+        assert conn.sock is sock, "the connection was not kept alive: the test proves nothing"
+        assert resp.status == 401, body
+        assert body["reason"] == "Unauthorized"
+    finally:
+        conn.close()

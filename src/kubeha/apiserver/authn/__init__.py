@@ -13,6 +13,9 @@ the real user (``kubeha.apiserver.authn.impersonation``).
 from __future__ import annotations
 
 import contextvars
+import math
+import ssl
+import time
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -95,10 +98,17 @@ def user_from_peercert(cert: dict[str, Any] | None) -> UserInfo | None:
     return UserInfo(cn, with_authenticated(orgs))
 
 
-# the user of each TLS connection: its client certificate cannot change, and getpeercert()
-# decodes the certificate anew on every call (per request, kept alive connections ask often).
-# Keyed by the connection's SSLObject: uvloop's TLS transports take no weak references.
-_CONNECTION_USERS: weakref.WeakKeyDictionary[Any, UserInfo | None] = weakref.WeakKeyDictionary()
+# the user of each TLS connection and when its certificate ends: the certificate cannot change,
+# and getpeercert() decodes it anew on every call (per request, kept alive connections ask
+# often). Keyed by the connection's SSLObject: uvloop's TLS transports take no weak references.
+_CONNECTION_USERS: weakref.WeakKeyDictionary[Any, tuple[UserInfo | None, float]] = weakref.WeakKeyDictionary()
+
+
+def _not_after(cert: dict[str, Any] | None) -> float:
+    try:
+        return float(ssl.cert_time_to_seconds(cert["notAfter"])) if cert else math.inf
+    except (KeyError, ValueError):
+        return math.inf
 
 
 async def client_cert_authenticator(request: web.Request) -> UserInfo | None:
@@ -106,14 +116,20 @@ async def client_cert_authenticator(request: web.Request) -> UserInfo | None:
     if transport is None:
         return None
     tls = transport.get_extra_info("ssl_object")
-    if tls is None:
-        return user_from_peercert(transport.get_extra_info("peercert"))
     try:
-        return _CONNECTION_USERS[tls]
-    except KeyError:
-        pass
-    user = user_from_peercert(transport.get_extra_info("peercert"))
-    _CONNECTION_USERS[tls] = user
+        user, not_after = _CONNECTION_USERS[tls]
+    except (KeyError, TypeError):
+        cert = transport.get_extra_info("peercert")
+        user, not_after = user_from_peercert(cert), _not_after(cert)
+        if tls is not None:
+            _CONNECTION_USERS[tls] = (user, not_after)
+    if user is not None and time.time() > not_after:
+        # checked on every request, as upstream verifies the chain per request: a certificate
+        # that expires while its connection is kept alive stops authenticating then (401, not
+        # anonymous, unless a bearer token authenticates the request instead)
+        if "Authorization" in request.headers:
+            return None
+        raise errors.unauthorized()
     return user
 
 
