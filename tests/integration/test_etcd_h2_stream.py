@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import os
 import signal
 import time
@@ -335,3 +336,106 @@ def test_keepalive_finds_a_dead_peer(loop_name: str, monkeypatch: pytest.MonkeyP
             run(loop_name, body)
         finally:
             os.kill(pid, signal.SIGCONT)  # never leave it stopped (close() then stops it)
+
+
+class _StreamingPeer:
+    """A loopback HTTP/2 peer that answers each streaming call, once it has the call's first
+    request message, with ``chunks`` as DATA frames (the second one padded) and then the
+    trailers ``status``; a call whose path ends in ``/TrailersOnly`` gets only trailers."""
+
+    def __init__(self, chunks: list[bytes], status: str, message: str = "") -> None:
+        self.chunks, self.status, self.message = chunks, status, message
+        self.requests: list[bytes] = []
+        self.resets: list[tuple[int, int]] = []
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        import struct
+
+        from kubeha.storage import hpack
+
+        def frame(ftype: int, flags: int, sid: int, payload: bytes = b"") -> bytes:
+            return struct.pack(">I", len(payload))[1:] + bytes([ftype, flags]) + struct.pack(">I", sid) + payload
+
+        trailers = hpack.literal("grpc-status", self.status)
+        if self.message:
+            trailers += hpack.literal("grpc-message", self.message)
+        ok = hpack.literal(":status", "200") + hpack.literal("content-type", "application/grpc")
+        assert await reader.readexactly(24) == b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+        writer.write(frame(4, 0, 0))
+        paths: dict[int, str] = {}
+        decoder = hpack.Decoder()
+        try:
+            while True:
+                head = await reader.readexactly(9)
+                length = int.from_bytes(head[:3], "big")
+                ftype, flags, sid = head[3], head[4], int.from_bytes(head[5:9], "big") & 0x7FFFFFFF
+                payload = await reader.readexactly(length)
+                if ftype == 4 and not flags & 1:
+                    writer.write(frame(4, 1, 0))
+                elif ftype == 1:
+                    paths[sid] = dict(decoder.decode(payload))[":path"]
+                    if paths[sid].endswith("/TrailersOnly"):
+                        writer.write(frame(1, 5, sid, ok + trailers))
+                elif ftype == 3:
+                    self.resets.append((sid, int.from_bytes(payload, "big")))
+                elif ftype == 0:
+                    self.requests.append(payload)
+                    writer.write(frame(1, 4, sid, ok))
+                    for i, chunk in enumerate(self.chunks):
+                        if i == 1:  # PADDED: pad length, data, padding
+                            writer.write(frame(0, 0x8, sid, b"\x03" + chunk + b"\0\0\0"))
+                        else:
+                            writer.write(frame(0, 0, sid, chunk))
+                    writer.write(frame(1, 5, sid, trailers))
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+
+@pytest.mark.parametrize("status", ["0", "5"])
+def test_messages_framed_any_way_and_the_trailers(status: str, loop_name: str) -> None:  # noqa: F811
+    import struct
+
+    msgs = [b"a" * 10, b"", b"b" * 70_000, b"c" * 3]
+    wire = b"".join(struct.pack(">BI", 0, len(m)) + m for m in msgs)
+    # split inside a length prefix, several messages in one frame, one message over many frames
+    cuts = [0, 3, 20, 40, *range(1000, len(wire), 16_000), len(wire)]
+    chunks = [wire[a:b] for a, b in itertools.pairwise(cuts)]
+
+    async def body() -> None:
+        peer = _StreamingPeer(chunks, status, "not%20found" if status == "5" else "")
+        server = await asyncio.start_server(peer.handle, "127.0.0.1", 0)
+        ch = grpc_h2.Channel("127.0.0.1", server.sockets[0].getsockname()[1])
+        try:
+            call = await ch.stream("/test.S/Stream")
+            await call.send(b"hello")
+            got = [await call.recv() for _ in msgs]
+            assert got == msgs
+            if status == "0":
+                assert await call.recv() is None
+                assert await call.recv() is None
+            else:
+                with pytest.raises(GrpcError) as info:
+                    await call.recv()
+                assert info.value.status == 5 and info.value.message == "not found"
+            with pytest.raises(GrpcError):
+                await call.send(b"more")
+            call.cancel()  # already ended: nothing more is sent
+
+            only = await ch.stream("/test.S/TrailersOnly")
+            with pytest.raises(GrpcError) if status != "0" else contextlib.nullcontext():
+                assert await only.recv() is None
+            await asyncio.sleep(0.1)
+            assert peer.requests == [struct.pack(">BI", 0, 5) + b"hello"]
+            # the server ended both calls: we closed our sides of them, with NO_ERROR
+            assert peer.resets == [(call.id, 0), (only.id, 0)]
+            conn = ch._conn
+            assert conn is not None and conn.calls == {} and conn._keepalive is None
+        finally:
+            await ch.close()
+            server.close()
+            await server.wait_closed()
+
+    run(loop_name, body)

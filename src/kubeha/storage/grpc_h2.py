@@ -484,6 +484,7 @@ class _Connection(asyncio.Protocol):
             if call is not None:
                 call._data(payload, flow)
                 if flags & END_STREAM:
+                    self._send(_frame(RST_STREAM, 0, sid, struct.pack(">I", NO_ERROR)))
                     self._finish(sid, GrpcError(INTERNAL, "etcd ended the call without gRPC trailers"))
             return
         st.data += payload
@@ -537,14 +538,19 @@ class _Connection(asyncio.Protocol):
             status = next((v for k, v in headers if k == ":status"), "")
             if status != "200":
                 code = HTTP_TO_GRPC.get(int(status) if status.isdigit() else 0, UNKNOWN)
+                self._send(_frame(RST_STREAM, 0, call.id, struct.pack(">I", CANCEL)))
                 self._finish(call.id, GrpcError(code, f"HTTP status {status} from etcd"))
                 return
             if not flags & END_STREAM:
                 return
             # a trailers-only response: the status is in these headers
         elif not flags & END_STREAM:
+            self._send(_frame(RST_STREAM, 0, call.id, struct.pack(">I", CANCEL)))
             self._finish(call.id, GrpcError(INTERNAL, "etcd sent headers twice"))
             return
+        # the server is done with the call but our side of the stream is still open: close it
+        # (RFC 7540 8.1: a response may complete before the request does)
+        self._send(_frame(RST_STREAM, 0, call.id, struct.pack(">I", NO_ERROR)))
         status, message = "", ""
         for k, v in headers:
             if k == "grpc-status":
