@@ -14,14 +14,15 @@ one frame may hold several); its stream window is topped up as its reader consum
 reader that stops holds etcd back after INITIAL_WINDOW bytes instead of buffering without end.
 Client CPU per watch event (``time.process_time`` of a watching process, all its threads; N puts
 of ~1 KiB values under the watched prefix from another process; uvloop; the old ``grpc.aio``
-watch and this one alternating, median of 3 rounds, 2 shared cores at load average 2.3-3.5):
+watch and this one alternating, median of 3 rounds, two runs, 2 shared cores at load average
+0.8-3.5):
 
-==========================  ============  ========  =====
-puts in flight, N            ``grpc.aio``  this      ratio
-==========================  ============  ========  =====
-50, 5,000                    113 µs        30 µs     3.8
-1, 3,000                     198 µs        105 µs    1.9
-==========================  ============  ========  =====
+==========================  ============  ==========  =======
+puts in flight, N            ``grpc.aio``  this        ratio
+==========================  ============  ==========  =======
+50, 5,000                    103-113 µs    29-30 µs    3.6-3.8
+1, 3,000                     185-198 µs    87-105 µs   1.9-2.1
+==========================  ============  ==========  =======
 
 (at 50 in flight etcd sends several events per response; at 1, every event is a wakeup of its
 own). Unary calls cost the same as before streaming calls existed (Txn and Range at 1 and 50 in
@@ -234,7 +235,8 @@ class StreamCall:
             if self._messages:
                 msg = self._messages.popleft()
                 self._buffered -= len(msg) + 5
-                if not self._done:
+                # _grant's test, short: the message arriving (if any) already fits the window
+                if not self._done and self._conn.initial_window - self._buffered - self._window >= STREAM_REFILL:
                     self._grant()
                 return msg
             if self._done:
@@ -285,7 +287,8 @@ class StreamCall:
             del buf[:pos]
         elif pos < end:
             buf += data[pos:]
-        self._grant()
+        if buf or self._conn.initial_window - self._buffered - self._window >= STREAM_REFILL:
+            self._grant()
         if queued:
             w = self._waiter
             if w is not None and not w.done():
