@@ -839,19 +839,26 @@ class Channel:
                 connecting.set_exception(GrpcError(UNAVAILABLE, f"cannot connect to etcd at {self.host}:{self.port}"))
                 connecting.exception()  # marked retrieved: waiters re-raise it
 
+    async def _usable(self, timeout: float) -> _Connection:  # noqa: ASYNC109
+        """The open connection, dialled (within ``timeout`` seconds) when there is none."""
+        if self._closed:
+            raise GrpcError(UNAVAILABLE, "channel closed")
+        conn = self._conn
+        if conn is not None and conn.usable:
+            return conn
+        try:
+            return await asyncio.wait_for(self._connect(), timeout)
+        except TimeoutError:
+            raise GrpcError(UNAVAILABLE, f"connecting to etcd at {self.host}:{self.port} timed out") from None
+
     async def unary(self, method: str, message: bytes, deadline: float) -> bytes:
         """Call ``method`` (``/package.Service/Method``) with a serialized request within
         ``deadline`` seconds; returns the serialized response or raises :class:`GrpcError`."""
         block = self._header_block(method, deadline)
         for attempt in range(2):
-            if self._closed:
-                raise GrpcError(UNAVAILABLE, "channel closed")
             conn = self._conn
-            if conn is None or not conn.usable:
-                try:
-                    conn = await asyncio.wait_for(self._connect(), deadline)
-                except TimeoutError:
-                    raise GrpcError(UNAVAILABLE, f"connecting to etcd at {self.host}:{self.port} timed out") from None
+            if conn is None or not conn.usable or self._closed:
+                conn = await self._usable(deadline)
             try:
                 return await conn.call(block, message, deadline)
             except GrpcError as e:
@@ -869,15 +876,7 @@ class Channel:
         block = self._blocks.get(key)
         if block is None:
             block = self._blocks[key] = self._pseudo + hpack.literal(":path", method) + self._regular
-        if self._closed:
-            raise GrpcError(UNAVAILABLE, "channel closed")
-        conn = self._conn
-        if conn is None or not conn.usable:
-            try:
-                conn = await asyncio.wait_for(self._connect(), connect_timeout)
-            except TimeoutError:
-                raise GrpcError(UNAVAILABLE, f"connecting to etcd at {self.host}:{self.port} timed out") from None
-        return await conn.open(block)
+        return await (await self._usable(connect_timeout)).open(block)
 
     async def close(self) -> None:
         self._closed = True
