@@ -102,7 +102,7 @@ test: deps lint
 	$(BIN)/pytest -p no:cacheprovider tests/unit tests/integration tests/fuzz tests/e2e
 
 bench: deps
-	@for b in codec_bench etcd_bench api_bench scheduler_bench authz_bench kubelet_bench; do \
+	@for b in codec_bench etcd_bench api_bench http_bench scheduler_bench authz_bench kubelet_bench; do \
 	  if [ -f benchmarks/$$b.py ]; then echo "== $$b"; $(BIN)/python benchmarks/$$b.py; fi; \
 	done
 
