@@ -422,7 +422,6 @@ async def _real_user(request: web.Request) -> Any:
         return None
 
 
-@web.middleware
 async def scope_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Outermost: the request scope (warnings, audit annotations) and the audit events."""
     scope = admission.RequestScope()
@@ -550,7 +549,6 @@ async def _finish(
 _AUTHORIZED = web.RequestKey("audit_authorized", bool)
 
 
-@web.middleware
 async def authorized_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Innermost: reaching it means authentication and authorization passed."""
     request[_AUTHORIZED] = True
@@ -594,8 +592,10 @@ async def on_response_prepare(request: web.Request, response: web.StreamResponse
 def install(app: web.Application, config: Any) -> None:
     """Request scopes (admission warnings), Audit-ID headers and, with --audit-log-path and
     --audit-policy-file, the audit log."""
-    app.middlewares.insert(0, scope_middleware)
-    app.middlewares.append(authorized_middleware)
+    from kubeha.apiserver.app import FILTERS
+
+    app[FILTERS].insert(0, scope_middleware)
+    app[FILTERS].append(authorized_middleware)
     app.on_response_prepare.append(on_response_prepare)
     path = getattr(config, "audit_log_path", "")
     policy_file = getattr(config, "audit_policy_file", "")
