@@ -182,6 +182,21 @@ def test_invalid_names_and_values_are_422_with_causes(apiservers: list[ApiServer
     assert any(c["field"] == "metadata.generateName" for c in st["details"]["causes"]), st
 
 
+def test_odd_paths_get_a_status(apiservers: list[ApiServer], ns: str) -> None:
+    """Control characters and stray encodings in a path are the handlers' to refuse, with a
+    Status: never the HTTP framework's plain-text 404 (found by the OpenAPI fuzzer)."""
+    s = apiservers[0]
+    code, out = call(s, "POST", "/api/v1/namespaces/a%0Ab/configmaps", cm("x"))
+    st = status(code, out, 422, "Invalid")
+    assert [c["field"] for c in st["details"]["causes"]] == ["metadata.namespace"]
+    code, out = call(s, "GET", "/api/v1/namespaces/a%0Ab/configmaps/x%0A")
+    status(code, out, 404, "NotFound")
+    code, out = call(s, "GET", "/no/such%0Apath")
+    status(code, out, 404, "NotFound")
+    code, out = call(s, "GET", f"/api/v1/namespaces/{ns}/configmaps/bad%0Aname")
+    status(code, out, 404, "NotFound")
+
+
 def test_conflicts_and_missing_namespace(apiservers: list[ApiServer], ns: str) -> None:
     a, b = apiservers
     path = f"/api/v1/namespaces/{ns}/configmaps"

@@ -401,7 +401,9 @@ def build_app(
     _install_admission_and_audit(app, config, ctx)
     _install_auth(app, config)
     filters: list[Filter] = app[FILTERS]
-    app.router.add_route("*", "/{tail:.*}", chained(filters, dispatch))
+    # every path, newlines (%0A) included: a path the route missed would get aiohttp's plain-text
+    # 404 instead of a Status, as no filter runs outside the route
+    app.router.add_route("*", r"/{tail:[\s\S]*}", chained(filters, dispatch))
 
     async def on_shutdown(app: web.Application) -> None:
         ctx.begin_shutdown()
