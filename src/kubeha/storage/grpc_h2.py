@@ -152,6 +152,31 @@ class GrpcError(Exception):
         self.unprocessed = unprocessed
 
 
+def _http_error(headers: hpack.Headers) -> GrpcError | None:
+    """The error of a response whose HTTP status is not 200 (gRPC maps a few codes itself)."""
+    status = next((v for k, v in headers if k == ":status"), "")
+    if status == "200":
+        return None
+    code = HTTP_TO_GRPC.get(int(status) if status.isdigit() else 0, UNKNOWN)
+    return GrpcError(code, f"HTTP status {status} from etcd")
+
+
+def _grpc_status(trailers: hpack.Headers) -> tuple[str, str]:
+    """(grpc-status, grpc-message) of a call's trailers."""
+    status, message = "", ""
+    for k, v in trailers:
+        if k == "grpc-status":
+            status = v
+        elif k == "grpc-message":
+            message = unquote(v)
+    return status, message
+
+
+def _status_error(status: str, message: str) -> GrpcError:
+    code = int(status) if status.isdigit() else UNKNOWN
+    return GrpcError(code, message or f"etcd sent no gRPC status ({status!r})")
+
+
 def _frame(ftype: int, flags: int, stream_id: int, payload: bytes = b"") -> bytes:
     return _FRAME.pack((len(payload) << 8) | ftype, flags, stream_id) + payload
 
@@ -504,10 +529,8 @@ class _Connection(asyncio.Protocol):
             return
         if st.headers is None:
             st.headers = headers
-            status = next((v for k, v in headers if k == ":status"), "")
-            if status != "200":
-                code = HTTP_TO_GRPC.get(int(status) if status.isdigit() else 0, UNKNOWN)
-                self._finish(sid, GrpcError(code, f"HTTP status {status} from etcd"))
+            if (err := _http_error(headers)) is not None:
+                self._finish(sid, err)
                 return
             if not flags & END_STREAM:
                 return
@@ -515,12 +538,7 @@ class _Connection(asyncio.Protocol):
         self._trailers(st, headers)
 
     def _trailers(self, st: _Stream, trailers: hpack.Headers) -> None:
-        status, message = "", ""
-        for k, v in trailers:
-            if k == "grpc-status":
-                status = v
-            elif k == "grpc-message":
-                message = unquote(v)
+        status, message = _grpc_status(trailers)
         if status == "0":
             data = bytes(st.data)
             if len(data) < 5:
@@ -532,17 +550,14 @@ class _Connection(asyncio.Protocol):
                 return
             self._finish(st.id, data[5:])
             return
-        code = int(status) if status.isdigit() else UNKNOWN
-        self._finish(st.id, GrpcError(code, message or f"etcd sent no gRPC status ({status!r})"))
+        self._finish(st.id, _status_error(status, message))
 
     def _call_headers(self, call: StreamCall, flags: int, headers: hpack.Headers) -> None:
         if call.headers is None:
             call.headers = headers
-            status = next((v for k, v in headers if k == ":status"), "")
-            if status != "200":
-                code = HTTP_TO_GRPC.get(int(status) if status.isdigit() else 0, UNKNOWN)
+            if (err := _http_error(headers)) is not None:
                 self._send(_frame(RST_STREAM, 0, call.id, struct.pack(">I", CANCEL)))
-                self._finish(call.id, GrpcError(code, f"HTTP status {status} from etcd"))
+                self._finish(call.id, err)
                 return
             if not flags & END_STREAM:
                 return
@@ -554,20 +569,14 @@ class _Connection(asyncio.Protocol):
         # the server is done with the call but our side of the stream is still open: close it
         # (RFC 7540 8.1: a response may complete before the request does)
         self._send(_frame(RST_STREAM, 0, call.id, struct.pack(">I", NO_ERROR)))
-        status, message = "", ""
-        for k, v in headers:
-            if k == "grpc-status":
-                status = v
-            elif k == "grpc-message":
-                message = unquote(v)
+        status, message = _grpc_status(headers)
         if status == "0":
             if call._buf:
                 self._finish(call.id, GrpcError(INTERNAL, "etcd ended the call inside a message"))
             else:
                 self._end_call(call.id, None)
             return
-        code = int(status) if status.isdigit() else UNKNOWN
-        self._finish(call.id, GrpcError(code, message or f"etcd sent no gRPC status ({status!r})"))
+        self._finish(call.id, _status_error(status, message))
 
     # -- stream lifecycle ---------------------------------------------------------------------
 
@@ -642,13 +651,18 @@ class _Connection(asyncio.Protocol):
 
     # -- calls ---------------------------------------------------------------------------------
 
-    async def call(self, header_block: bytes, message: bytes, deadline: float) -> bytes:
+    async def _next_stream_id(self) -> int:
+        """A new stream's id, once the server's concurrent-stream limit lets one more open."""
         while len(self.streams) + len(self.calls) >= self.peer_max_streams and self.error is None:
             await self._wait(self.stream_waiters)
         if self.error is not None:
             raise self.error
         sid = self.next_id
         self.next_id += 2
+        return sid
+
+    async def call(self, header_block: bytes, message: bytes, deadline: float) -> bytes:
+        sid = await self._next_stream_id()
         fut: asyncio.Future[bytes] = self.loop.create_future()
         st = _Stream(sid, fut, self.peer_initial_window)
         self.streams[sid] = st
@@ -677,12 +691,7 @@ class _Connection(asyncio.Protocol):
 
     async def open(self, header_block: bytes) -> StreamCall:
         """Start a streaming call: its HEADERS go out now, without END_STREAM."""
-        while len(self.streams) + len(self.calls) >= self.peer_max_streams and self.error is None:
-            await self._wait(self.stream_waiters)
-        if self.error is not None:
-            raise self.error
-        sid = self.next_id
-        self.next_id += 2
+        sid = await self._next_stream_id()
         call = self.calls[sid] = StreamCall(self, sid)
         self._send(_frame(HEADERS, END_HEADERS, sid, header_block))
         if self._keepalive is None:
