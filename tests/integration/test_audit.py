@@ -44,14 +44,21 @@ def test_audit_log(etcd_server: object, apiserver_factory: ApiServerFactory, tmp
                 audit_id = r.headers["Audit-ID"]
             async with s.get(server.url + "/api/v1/namespaces/default/secrets/nope") as r:
                 assert r.status == 404 and r.headers.get("Audit-ID")
+            # a streamed response: its headers go out before the handler returns
+            params = {"watch": "true", "timeoutSeconds": "1"}
+            async with s.get(server.url + "/api/v1/namespaces/default/configmaps", params=params) as r:
+                assert r.status == 200
+                watch_ids.append(r.headers["Audit-ID"])
+                await r.read()
             return audit_id
 
+    watch_ids: list[str] = []
     audit_id = asyncio.run(run())
     events: list[dict[str, object]] = []
     for _ in range(50):
         if log.exists():
             events = [json.loads(line) for line in log.read_text().splitlines() if line]
-            if any(e.get("objectRef", {}).get("resource") == "secrets" for e in events):  # type: ignore[union-attr]
+            if [e["stage"] for e in events if e["auditID"] == watch_ids[0]] == ["ResponseStarted", "ResponseComplete"]:
                 break
         time.sleep(0.1)
     create = [e for e in events if e["auditID"] == audit_id]
@@ -70,3 +77,6 @@ def test_audit_log(etcd_server: object, apiserver_factory: ApiServerFactory, tmp
     assert secret["level"] == "Metadata" and "responseObject" not in secret
     assert secret["responseStatus"]["code"] == 404 and secret["responseStatus"]["reason"] == "NotFound"  # type: ignore[index]
     assert not any(str(e["requestURI"]).startswith("/readyz") for e in events)
+    watch = [e for e in events if e["auditID"] == watch_ids[0]]
+    assert [e["stage"] for e in watch] == ["ResponseStarted", "ResponseComplete"]
+    assert watch[0]["verb"] == "watch" and watch[0]["responseStatus"]["code"] == 200  # type: ignore[index]
