@@ -431,18 +431,13 @@ async def scope_middleware(request: web.Request, handler: Handler) -> web.Stream
     actx = AuditContext(objmeta.new_uid(), time.time())
     request[_ACTX] = actx
     if auditor is None:
-        plain = await handler(request)
-        if not plain.prepared:
-            await response_headers(request, plain)
-        return plain
+        return await handler(request)
     code = 500
     response: web.StreamResponse | None = None
     status: dict[str, Any] | None = None
     try:
         response = await handler(request)
         code = response.status
-        if not response.prepared:
-            await response_headers(request, response)
         return response
     except web.HTTPException as e:
         code = e.status
@@ -569,11 +564,8 @@ async def authorized_middleware(request: web.Request, handler: Handler) -> web.S
     return await handler(request)
 
 
-async def response_headers(request: web.Request, response: web.StreamResponse) -> None:
-    """Every response gets the Audit-ID and the request's warnings; a streamed one (watch, logs,
-    exec) logs ResponseStarted. Called by the scope filter for a returned response and by the
-    streaming handlers right before they prepare theirs: not an aiohttp on_response_prepare
-    signal, which costs every request a signal dispatch."""
+async def on_response_prepare(request: web.Request, response: web.StreamResponse) -> None:
+    """Every response gets the Audit-ID and the request's warnings; a watch logs ResponseStarted."""
     actx = request.get(_ACTX)
     if actx is None:
         return
@@ -604,6 +596,7 @@ def install(app: web.Application, config: Any) -> None:
 
     app[FILTERS].insert(0, scope_middleware)
     app[FILTERS].append(authorized_middleware)
+    app.on_response_prepare.append(on_response_prepare)
     path = getattr(config, "audit_log_path", "")
     policy_file = getattr(config, "audit_policy_file", "")
     if not path or not policy_file:

@@ -27,7 +27,6 @@ from aiohttp import WSMsgType, web
 
 from kubeha.api import errors
 from kubeha.api.registry import ResourceInfo, lookup
-from kubeha.apiserver import audit
 from kubeha.apiserver.authn import CURRENT_USER
 from kubeha.apiserver.authz import CURRENT_AUTHZ, Attributes
 from kubeha.apiserver.config import ServerConfig
@@ -150,7 +149,6 @@ async def pod_log(
                 return web.Response(status=upstream.status, body=body, headers={"Content-Type": ctype})
             resp = web.StreamResponse(headers={"Content-Type": "text/plain"})
             resp.enable_chunked_encoding()
-            await audit.response_headers(request, resp)
             await resp.prepare(request)
             with contextlib.suppress(aiohttp.ClientError, ConnectionError, asyncio.TimeoutError):
                 async for chunk in upstream.content.iter_any():
@@ -191,7 +189,6 @@ async def _relay(request: web.Request, ctx: ApiContext, url: str, params: list[t
         client = web.WebSocketResponse(
             protocols=(backend.protocol,) if backend.protocol else (), max_msg_size=MAX_MESSAGE, autoping=True
         )
-        await audit.response_headers(request, client)
         await client.prepare(request)
 
         async def down() -> None:  # kubelet -> client

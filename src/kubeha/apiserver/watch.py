@@ -18,7 +18,6 @@ from aiohttp import web
 from kubeha.api import errors
 from kubeha.api.registry import ResourceInfo
 from kubeha.api.schema import Obj
-from kubeha.apiserver import audit
 from kubeha.apiserver import negotiation as neg
 from kubeha.apiserver.context import ApiContext
 from kubeha.apiserver.rest import Rest
@@ -136,7 +135,6 @@ async def serve_watch(
         status=200, headers={"Content-Type": "application/json", "Cache-Control": "no-cache, private"}
     )
     resp.enable_chunked_encoding()
-    await audit.response_headers(request, resp)
     await resp.prepare(request)
     if error_event is not None:
         await resp.write(neg.dumps({"type": "ERROR", "object": error_event}) + b"\n")
