@@ -8,11 +8,11 @@ runtime (``pods``), so probes and syncs read it instead of asking the runtime ag
 
 How the view is kept current, per runtime:
 
-* a runtime with ``watch_events()`` (Docker) wakes the worker of each pod it names at once; it is
-  relisted after a reconnect (the stream yields ``""``: events may have been missed) and every
-  ``slow_period`` (300 s, as upstream's evented PLEG), so an idle node lists nothing in between;
-* a runtime without events (the host runtime, whose containers are processes of ours) is relisted
-  every ``period`` (1 s), so a host pod's exit is noticed within a second.
+* a runtime with ``watch_events()`` (Docker's event stream; the host runtime's pidfds on its
+  containers' shims) wakes the worker of each pod it names at once; it is relisted after a
+  reconnect (the stream yields ``""``: events may have been missed) and every ``slow_period``
+  (300 s, as upstream's evented PLEG), so an idle node lists nothing in between;
+* a runtime without events is relisted every ``period`` (1 s).
 
 Pod workers ask for a listing that started after their call (:meth:`Pleg.fresh`): concurrent
 callers share one, so 30 pods starting at once cost a few listings, not one each. With events,

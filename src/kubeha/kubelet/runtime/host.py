@@ -110,6 +110,9 @@ class HostRuntime:
         self.root = Path(root_dir) / "pods"
         self.node_ip = node_ip
         self.python = python
+        # events: the queues of the open watch_events streams, and a pidfd per watched shim
+        self._listeners: set[asyncio.Queue[str]] = set()
+        self._shims: dict[int, tuple[int, str]] = {}  # shim pid -> (its pidfd, pod uid)
 
     # -- paths --------------------------------------------------------------------------------
 
@@ -216,6 +219,73 @@ class HostRuntime:
         _, err = await proc.communicate()
         if proc.returncode != 0 or not state_path.exists():
             raise RuntimeError(f"starting {container_id} failed: {err.decode(errors='replace').strip()}")
+        if self._listeners:
+            self._watch_shim(container_id)
+
+    # -- events -------------------------------------------------------------------------------
+    # A container's shim records its exit and then exits itself (a container counts as running
+    # while its shim lives), so a pidfd per shim (Linux 5.3+) says when a pod changed: host pods
+    # need no relist every second.
+
+    async def watch_events(self) -> AsyncIterator[str]:
+        """The uid of a pod each time one of its containers' shims exits, from this call on
+        (what changed before is the caller's listing to find). Never breaks: a pidfd cannot miss
+        its process's exit."""
+        queue: asyncio.Queue[str] = asyncio.Queue()
+        self._listeners.add(queue)
+        try:
+            for cid in await asyncio.to_thread(self._running_shims):
+                self._watch_shim(cid)
+            while True:
+                yield await queue.get()
+        finally:
+            self._listeners.discard(queue)
+            if not self._listeners:
+                loop = asyncio.get_running_loop()
+                for fd, _ in self._shims.values():
+                    loop.remove_reader(fd)
+                    os.close(fd)
+                self._shims.clear()
+
+    def _running_shims(self) -> list[str]:
+        out: list[str] = []
+        if not self.root.is_dir():
+            return out
+        for state in self.root.glob("*/*/*.state.json"):
+            s = _read_json(state) or {}
+            if "exitCode" not in s and _alive(s.get("shimPid"), s.get("shimStart")):
+                attempt = state.name.removesuffix(".state.json")
+                if attempt.isdigit():
+                    out.append(container_id(state.parent.parent.name, state.parent.name, int(attempt)))
+        return out
+
+    def _watch_shim(self, cid: str) -> None:
+        uid = parse_container_id(cid)[0]
+        state = _read_json(self._paths(cid)[1]) or {}
+        pid, ticks = state.get("shimPid"), state.get("shimStart")
+        if not isinstance(pid, int) or pid in self._shims:
+            return
+        try:
+            fd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            self._notify(uid)
+            return
+        if not _alive(pid, ticks):  # gone (and the pid perhaps reused) before the pidfd was open
+            os.close(fd)
+            self._notify(uid)
+            return
+        self._shims[pid] = (fd, uid)
+        asyncio.get_running_loop().add_reader(fd, self._shim_exited, pid)
+
+    def _shim_exited(self, pid: int) -> None:
+        fd, uid = self._shims.pop(pid)
+        asyncio.get_running_loop().remove_reader(fd)
+        os.close(fd)
+        self._notify(uid)
+
+    def _notify(self, uid: str) -> None:
+        for queue in self._listeners:
+            queue.put_nowait(uid)
 
     async def stop_container(self, container_id: str, grace_seconds: float) -> None:
         _, state_path, _ = self._paths(container_id)
