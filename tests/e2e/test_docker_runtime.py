@@ -392,6 +392,7 @@ async def test_multi_runtime_merges_events(docker: PrivateDocker, rt: DockerRunt
     host = HostRuntime(str(root / f"{rt.node}-host"), "127.0.0.1")
     multi = MultiRuntime({"docker": rt, "host": host}, default="docker")
     events = Collector(multi.watch_events())
+    host_uid = ""
     try:
         pod, cid = await pods.start("multi", ["sleep", "3600"])
         await events.wait_for(pod["metadata"]["uid"])
@@ -399,10 +400,22 @@ async def test_multi_runtime_merges_events(docker: PrivateDocker, rt: DockerRunt
         proc = await multi.exec_stream(cid, ["echo", "routed"], stdin=False, tty=False)
         assert await read_all(proc.read_stdout) == b"routed\n"
         assert await proc.wait() == 0
+        # the host runtime's events (its shims' exits) come through the same stream
+        host_pod = {"metadata": {"name": "multi-host", "namespace": "default", "uid": str(uuid.uuid4())}}
+        host_uid = host_pod["metadata"]["uid"]
+        box = await host.run_sandbox(host_pod)
+        hcid = await host.create_container(
+            host_pod, {"name": "c", "command": ["sh", "-c", "sleep 0.3"]}, box, {}, [], 0
+        )
+        await host.start_container(hcid)
+        await events.wait_for(host_uid)
     finally:
         await events.close()
-    only_host = MultiRuntime({"host": host}, default="host")
-    assert [x async for x in only_host.watch_events()] == []
+        if host_uid:
+            await host.remove_sandbox(host_uid)
+    # no runtime with events: the merged stream ends at once
+    plain = MultiRuntime({"plain": object()}, default="plain")
+    assert [x async for x in plain.watch_events()] == []
 
 
 # -- relist -----------------------------------------------------------------------------------------
