@@ -79,9 +79,7 @@ def test_watch_across_many_frames_and_window_refills(
     prefix = f"/h2s/{loop_name}/big/"
 
     async def body() -> None:
-        kv = EtcdKV([etcd_server.endpoint])
-        await kv.connect()
-        try:
+        async with EtcdKV([etcd_server.endpoint]) as kv:
             live = kv.watch(prefix, 0)
             task = await _started(kv, live)
             revs = [(await kv.txn([], [Put(f"{prefix}{i:02d}", v)])).revision for i, v in enumerate(values)]
@@ -95,8 +93,6 @@ def test_watch_across_many_frames_and_window_refills(
             assert [(e.key, e.value) for e in again] == [(e.key, e.value) for e in got]
             await replay.aclose()  # type: ignore[attr-defined]
             await live.aclose()  # type: ignore[attr-defined]
-        finally:
-            await kv.close()
 
     run(loop_name, body)
 
@@ -114,9 +110,7 @@ def test_a_reader_that_stopped_holds_etcd_back(
     prefix = f"/h2s/{loop_name}/stopped/"
 
     async def body() -> None:
-        kv = EtcdKV([etcd_server.endpoint])
-        await kv.connect()
-        try:
+        async with EtcdKV([etcd_server.endpoint]) as kv:
             it = kv.watch(prefix, 0)
             first = await _started(kv, it)
             for i, v in enumerate(values):
@@ -132,8 +126,6 @@ def test_a_reader_that_stopped_holds_etcd_back(
             got = (await first) + await _events(it, len(values) - 1)
             assert [(e.key, e.value) for e in got] == [(f"{prefix}{i:02d}", v) for i, v in enumerate(values)]
             await it.aclose()  # type: ignore[attr-defined]
-        finally:
-            await kv.close()
 
     run(loop_name, body)
 
@@ -142,9 +134,7 @@ def test_cancel(etcd_server: EtcdServer, loop_name: str) -> None:  # noqa: F811
     prefix = f"/h2s/{loop_name}/cancel/"
 
     async def body() -> None:
-        kv = EtcdKV([etcd_server.endpoint])
-        await kv.connect()
-        try:
+        async with EtcdKV([etcd_server.endpoint]) as kv:
             ch = kv._channel(0)
             call = await ch.stream(WATCH)
             conn = ch._conn
@@ -184,8 +174,6 @@ def test_cancel(etcd_server: EtcdServer, loop_name: str) -> None:  # noqa: F811
             assert kv._streams == {} and conn.calls == {} and conn._keepalive is None
             await kv.txn([], [Put(prefix + "a", b"1")])
             assert ch._conn is conn and conn.usable
-        finally:
-            await kv.close()
 
     run(loop_name, body)
 
@@ -194,9 +182,7 @@ def test_a_watch_and_unary_calls_share_one_connection(etcd_server: EtcdServer, l
     prefix = f"/h2s/{loop_name}/shared/"
 
     async def body() -> None:
-        kv = EtcdKV([etcd_server.endpoint])
-        await kv.connect()
-        try:
+        async with EtcdKV([etcd_server.endpoint]) as kv:
             it = kv.watch(prefix, 0)
             first = await _started(kv, it)
             conn = kv._channel(0)._conn
@@ -218,8 +204,6 @@ def test_a_watch_and_unary_calls_share_one_connection(etcd_server: EtcdServer, l
             await asyncio.sleep(2 * grpc_h2.SWEEP_INTERVAL)
             assert conn._sweeper is None and conn.streams == {}
             await it.aclose()  # type: ignore[attr-defined]
-        finally:
-            await kv.close()
 
     run(loop_name, body)
 
@@ -231,9 +215,7 @@ def test_etcd_restart_mid_watch(how: str, loop_name: str) -> None:  # noqa: F811
     with EtcdServer() as srv:
 
         async def body() -> None:
-            kv = EtcdKV([srv.endpoint])
-            await kv.connect()
-            try:
+            async with EtcdKV([srv.endpoint]) as kv:
                 it = kv.watch("/r/", 0)
                 task = await _started(kv, it)
                 rev = (await kv.txn([], [Put("/r/a", b"1")])).revision
@@ -252,17 +234,13 @@ def test_etcd_restart_mid_watch(how: str, loop_name: str) -> None:  # noqa: F811
                 (ev,) = await _events(again, 1)
                 assert ev.value == b"3" and ev.prev_value == b"2"
                 await again.aclose()  # type: ignore[attr-defined]
-            finally:
-                await kv.close()
 
         run(loop_name, body)
 
 
 def test_watch_fails_over_to_the_next_endpoint(etcd_server: EtcdServer, loop_name: str) -> None:  # noqa: F811
     async def body() -> None:
-        kv = EtcdKV(["http://127.0.0.1:1", etcd_server.endpoint], timeout=2.0)
-        await kv.connect()
-        try:
+        async with EtcdKV(["http://127.0.0.1:1", etcd_server.endpoint], timeout=2.0) as kv:
             with pytest.raises(Unavailable):
                 await _events(kv.watch("/f/", 0), 1)
             assert kv._current == 1
@@ -271,8 +249,6 @@ def test_watch_fails_over_to_the_next_endpoint(etcd_server: EtcdServer, loop_nam
             await kv.txn([], [Put(f"/h2s/{loop_name}/f/a", b"1")])
             assert [e.key for e in await task] == [f"/h2s/{loop_name}/f/a"]
             await it.aclose()  # type: ignore[attr-defined]
-        finally:
-            await kv.close()
 
     run(loop_name, body)
 
@@ -283,9 +259,7 @@ def test_watch_over_tls(tmp_path, loop_name: str) -> None:  # type: ignore[no-un
     with EtcdServer(tls=(ca, cert, key)) as srv:
 
         async def body() -> None:
-            kv = EtcdKV([srv.endpoint], ca_file=ca, cert_file=cert, key_file=key)
-            await kv.connect()
-            try:
+            async with EtcdKV([srv.endpoint], ca_file=ca, cert_file=cert, key_file=key) as kv:
                 it = kv.watch("/t/", 0)
                 task = await _started(kv, it)
                 big = b"x" * (300 * 1024)
@@ -294,8 +268,6 @@ def test_watch_over_tls(tmp_path, loop_name: str) -> None:  # type: ignore[no-un
                 got = (await task) + await _events(it, 1)
                 assert [(e.key, e.value) for e in got] == [("/t/a", b"1"), ("/t/b", big)]
                 await it.aclose()  # type: ignore[attr-defined]
-            finally:
-                await kv.close()
 
         run(loop_name, body)
 
@@ -309,9 +281,7 @@ def test_keepalive_finds_a_dead_peer(loop_name: str, monkeypatch: pytest.MonkeyP
         pid = srv.proc.pid
 
         async def body() -> None:
-            kv = EtcdKV([srv.endpoint])
-            await kv.connect()
-            try:
+            async with EtcdKV([srv.endpoint]) as kv:
                 it = kv.watch("/k/", 0)
                 task = await _started(kv, it)
                 conn = kv._channel(0)._conn
@@ -336,8 +306,6 @@ def test_keepalive_finds_a_dead_peer(loop_name: str, monkeypatch: pytest.MonkeyP
                 assert [e.key for e in await task] == ["/k/a"]
                 assert kv._channel(0)._conn is not conn
                 await it.aclose()  # type: ignore[attr-defined]
-            finally:
-                await kv.close()
 
         try:
             run(loop_name, body)

@@ -37,6 +37,14 @@ AUTHN = web.AppKey("authn", AuthenticationChain)
 AUTHZ = web.AppKey("authz", AuthorizationChain)
 # feeds RBAC and the Node graph from the watch caches (absent with AlwaysAllow)
 POLICY = web.AppKey("policy", PolicySync)
+# per-request: who is calling (for authz, audit, admission) and what they asked for
+USER = web.RequestKey("user", UserInfo)
+REQUEST_INFO = web.RequestKey("request_info", RequestInfo)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# a filter is called as f(request, handler=next_handler)
+Filter = Callable[..., Awaitable[web.StreamResponse]]
+
 # The filters around every request, outermost first (upstream's handler chain: audit scope,
 # metrics and errors, in-flight limit, authentication, authorization, ...), chained once as plain
 # calls. Not aiohttp middlewares: aiohttp wraps each middleware anew for every request, about
@@ -50,15 +58,6 @@ def chained(filters: Sequence[Filter], endpoint: Handler) -> Handler:
     for f in reversed(filters):
         handler = functools.partial(f, handler=handler)
     return handler
-
-
-# per-request: who is calling (for authz, audit, admission) and what they asked for
-USER = web.RequestKey("user", UserInfo)
-REQUEST_INFO = web.RequestKey("request_info", RequestInfo)
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-# a filter is called as f(request, handler=next_handler)
-Filter = Callable[..., Awaitable[web.StreamResponse]]
 
 
 def storage_error_status(e: StorageError) -> errors.StatusError:

@@ -15,10 +15,8 @@ import signal
 import socket
 from typing import Any
 
-import yaml
-
 from kubeha.api.errors import StatusError
-from kubeha.client.kubeconfig import ConfigError, load_kubeconfig
+from kubeha.client.kubeconfig import load_kubeconfig
 from kubeha.client.rest import ApiClient
 from kubeha.kubelet import bootstrap
 from kubeha.kubelet.kubelet import Kubelet, KubeletConfig
@@ -221,8 +219,8 @@ async def serve(args: argparse.Namespace) -> int:
         boot_cfg = None
         if args.bootstrap_kubeconfig:
             try:
-                boot_cfg = load_kubeconfig(args.bootstrap_kubeconfig)
-            except (ConfigError, OSError, ValueError, yaml.YAMLError) as e:
+                boot_cfg = bootstrap.load_bootstrap_config(args.bootstrap_kubeconfig)
+            except bootstrap.BootstrapError as e:
                 log.warning("bootstrap kubeconfig %s unusable for renewals: %s", args.bootstrap_kubeconfig, e)
         rotator = asyncio.create_task(
             bootstrap.ClientCertRotator(client, cert_dir, name, bootstrap=boot_cfg).run(), name="cert-rotation"

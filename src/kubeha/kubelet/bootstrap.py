@@ -432,6 +432,14 @@ def _store_key(certs: Path) -> bytes | None:
     return load_or_generate_key(certs / TMP_KEY_FILE)
 
 
+def load_bootstrap_config(path: str) -> ClientConfig:
+    """The bootstrap kubeconfig; BootstrapError when it is missing or unreadable."""
+    try:
+        return load_kubeconfig(path)
+    except (ConfigError, OSError, ValueError, yaml.YAMLError) as e:
+        raise BootstrapError(f"unable to load bootstrap kubeconfig: {e}") from e
+
+
 async def load_client_cert(
     kubeconfig: str,
     bootstrap_kubeconfig: str,
@@ -446,10 +454,7 @@ async def load_client_cert(
         log.info("kubeconfig %s exists and is valid, skipping bootstrap", kubeconfig)
         return False
     log.info("using bootstrap kubeconfig %s to obtain a client certificate", bootstrap_kubeconfig)
-    try:
-        boot = load_kubeconfig(bootstrap_kubeconfig)
-    except (ConfigError, OSError, ValueError, yaml.YAMLError) as e:
-        raise BootstrapError(f"unable to load bootstrap kubeconfig: {e}") from e
+    boot = load_bootstrap_config(bootstrap_kubeconfig)
     certs = Path(cert_dir)
     key_pem = _store_key(certs)
     if key_pem is None:

@@ -146,6 +146,13 @@ class EtcdKV:
                 "etcd endpoint %s unavailable, switching to %s", self.endpoints[index], self.endpoints[self._current]
             )
 
+    async def __aenter__(self) -> EtcdKV:
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
     async def close(self) -> None:
         for call in list(self._streams):
             call.cancel()

@@ -220,7 +220,8 @@ class HostRuntime:
         if proc.returncode != 0 or not state_path.exists():
             raise RuntimeError(f"starting {container_id} failed: {err.decode(errors='replace').strip()}")
         if self._listeners:
-            self._watch_shim(container_id)
+            state = _read_json(state_path) or {}
+            self._watch_shim(state.get("shimPid"), state.get("shimStart"), parse_container_id(container_id)[0])
 
     # -- events -------------------------------------------------------------------------------
     # A container's shim records its exit and then exits itself (a container counts as running
@@ -234,8 +235,8 @@ class HostRuntime:
         queue: asyncio.Queue[str] = asyncio.Queue()
         self._listeners.add(queue)
         try:
-            for cid in await asyncio.to_thread(self._running_shims):
-                self._watch_shim(cid)
+            for pid, ticks, uid in await asyncio.to_thread(self._running_shims):
+                self._watch_shim(pid, ticks, uid)
             while True:
                 yield await queue.get()
         finally:
@@ -247,22 +248,18 @@ class HostRuntime:
                     os.close(fd)
                 self._shims.clear()
 
-    def _running_shims(self) -> list[str]:
-        out: list[str] = []
+    def _running_shims(self) -> list[tuple[Any, Any, str]]:
+        """(shim pid, its start ticks, pod uid) of every container whose shim still runs."""
+        out: list[tuple[Any, Any, str]] = []
         if not self.root.is_dir():
             return out
         for state in self.root.glob("*/*/*.state.json"):
             s = _read_json(state) or {}
             if "exitCode" not in s and _alive(s.get("shimPid"), s.get("shimStart")):
-                attempt = state.name.removesuffix(".state.json")
-                if attempt.isdigit():
-                    out.append(container_id(state.parent.parent.name, state.parent.name, int(attempt)))
+                out.append((s.get("shimPid"), s.get("shimStart"), state.parent.parent.name))
         return out
 
-    def _watch_shim(self, cid: str) -> None:
-        uid = parse_container_id(cid)[0]
-        state = _read_json(self._paths(cid)[1]) or {}
-        pid, ticks = state.get("shimPid"), state.get("shimStart")
+    def _watch_shim(self, pid: Any, ticks: Any, uid: str) -> None:
         if not isinstance(pid, int) or pid in self._shims:
             return
         try:
