@@ -1,11 +1,13 @@
 """HTTP serving ceiling: what the HTTP layer alone costs per create, next to the api-server's.
 
-Three servers do the same minimal create, one at a time, against one local etcd member:
+Four servers do the same minimal create, one at a time, against one local etcd member:
 
 * ``raw``: an ``asyncio.Protocol`` on uvloop parsing with ``httptools`` (llhttp), writing the
   response itself: the floor for Python serving HTTPS on this machine;
 * ``aiohttp``: an ``aiohttp.web.Application`` with one route and no middleware (how the
-  api-server serves today);
+  api-server served until session 4);
+* ``httpserver``: ``kubeha.apiserver.httpserver`` (how the api-server serves now) with the same
+  single handler;
 * ``apiserver``: the real ``kubeha apiserver`` creating a ConfigMap (authentication, RBAC,
   admission, validation, defaulting, the watch cache, everything).
 
@@ -80,6 +82,14 @@ async def serve(kind: str, port: int, etcd: str, cert: str, key: str) -> None:
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", port, ssl_context=ctx).start()
+    elif kind == "httpserver":
+        from kubeha.apiserver import httpserver
+
+        async def handle(request: httpserver.Request) -> httpserver.StreamResponse:
+            out = await create(request.path, await request.read())
+            return httpserver.Response(body=out, status=201, content_type="application/json")
+
+        await httpserver.Server(httpserver.App(handle)).listen("127.0.0.1", port, ssl=ctx)
     else:
         import httptools
 
@@ -178,7 +188,7 @@ def run(rounds: int, n: int) -> int:
         api = start_apiserver(pki, etcd.endpoint, Path(tmp) / "apiserver")
         try:
             servers: dict[str, tuple[int, str]] = {}
-            for kind in ("raw", "aiohttp"):
+            for kind in ("raw", "aiohttp", "httpserver"):
                 p, url = start_minimal(kind, etcd.endpoint, pki)
                 minimal.append(p)
                 servers[kind] = (p.pid, url)

@@ -1,5 +1,5 @@
-"""In-process api-server apps over a real etcd, driven with the aiohttp test client (plain HTTP,
-AlwaysAllow): fast integration tests of the REST semantics."""
+"""In-process api-server apps over a real etcd, served on loopback (plain HTTP, AlwaysAllow) and
+driven with an aiohttp client: fast integration tests of the REST semantics."""
 
 from __future__ import annotations
 
@@ -7,14 +7,44 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import orjson
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 
 from kubeha.apiserver.app import CTX, REST, build_app
 from kubeha.apiserver.config import ServerConfig
+from kubeha.apiserver.httpserver import App, Server
 from kubeha.storage.etcd import EtcdKV
 from kubeha.storage.store import Store
+
+
+class TestClient:
+    """An aiohttp session bound to one in-process server: requests take paths."""
+
+    __test__ = False
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.server = Server(app)
+        self.session: aiohttp.ClientSession | None = None
+        self.base = ""
+
+    async def start_server(self) -> None:
+        await self.server.listen("127.0.0.1", 0)
+        self.base = f"http://127.0.0.1:{self.server.port}"
+        self.session = aiohttp.ClientSession()
+
+    def request(self, method: str, path: str, **kw: Any) -> Any:
+        assert self.session is not None
+        return self.session.request(method, self.base + path, **kw)
+
+    def get(self, path: str, **kw: Any) -> Any:
+        return self.request("GET", path, **kw)
+
+    async def close(self) -> None:
+        if self.session is not None:
+            await self.session.close()
+        await self.server.shutdown(5.0)
 
 
 class Api:
@@ -25,7 +55,7 @@ class Api:
 
     @property
     def app(self) -> Any:
-        return self.client.server.app
+        return self.client.app
 
     async def call(
         self,
@@ -102,7 +132,7 @@ async def start_api(endpoint: str, config: ServerConfig | None = None) -> tuple[
     kv = EtcdKV([endpoint])
     await kv.connect()
     app = build_app(config or ServerConfig(), Store(kv))
-    client = TestClient(TestServer(app))
+    client = TestClient(app)
     await client.start_server()
     return Api(client), kv
 

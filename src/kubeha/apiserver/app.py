@@ -1,4 +1,4 @@
-"""The api-server as an aiohttp application: routing, error mapping, metrics, authn/authz.
+"""The api-server as an application: routing, error mapping, metrics, authn/authz.
 
 ``build_app`` knows nothing about how it is served (``server.py`` adds TLS, flags, signals).
 """
@@ -11,8 +11,6 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from aiohttp import web
-
 from kubeha.api import errors
 from kubeha.api.registry import RESOURCES, group_versions, load_all
 from kubeha.apiserver import health
@@ -23,6 +21,7 @@ from kubeha.apiserver.authz.sync import PolicySync
 from kubeha.apiserver.config import VERSION_INFO, ServerConfig
 from kubeha.apiserver.context import ApiContext, CacherFactory
 from kubeha.apiserver.handlers import handle_resource, not_found_path
+from kubeha.apiserver.httpserver import App, AppKey, Request, RequestKey, Response, StreamResponse
 from kubeha.apiserver.metrics import Metrics
 from kubeha.apiserver.requestinfo import RequestInfo, parse
 from kubeha.apiserver.rest import Rest
@@ -30,26 +29,26 @@ from kubeha.storage.interface import Compacted, Conflict, KeyExists, KeyNotFound
 
 log = logging.getLogger(__name__)
 
-CTX = web.AppKey("ctx", ApiContext)
-REST = web.AppKey("rest", Rest)
-METRICS = web.AppKey("metrics", Metrics)
-AUTHN = web.AppKey("authn", AuthenticationChain)
-AUTHZ = web.AppKey("authz", AuthorizationChain)
+CTX = AppKey("ctx", ApiContext)
+REST = AppKey("rest", Rest)
+METRICS = AppKey("metrics", Metrics)
+AUTHN = AppKey("authn", AuthenticationChain)
+AUTHZ = AppKey("authz", AuthorizationChain)
 # feeds RBAC and the Node graph from the watch caches (absent with AlwaysAllow)
-POLICY = web.AppKey("policy", PolicySync)
+POLICY = AppKey("policy", PolicySync)
 # per-request: who is calling (for authz, audit, admission) and what they asked for
-USER = web.RequestKey("user", UserInfo)
-REQUEST_INFO = web.RequestKey("request_info", RequestInfo)
+USER = RequestKey("user", UserInfo)
+REQUEST_INFO = RequestKey("request_info", RequestInfo)
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Handler = Callable[[Request], Awaitable[StreamResponse]]
 # a filter is called as f(request, handler=next_handler)
-Filter = Callable[..., Awaitable[web.StreamResponse]]
+Filter = Callable[..., Awaitable[StreamResponse]]
 
 # The filters around every request, outermost first (upstream's handler chain: audit scope,
 # metrics and errors, in-flight limit, authentication, authorization, ...), chained once as plain
-# calls. Not aiohttp middlewares: aiohttp wraps each middleware anew for every request, about
-# 20 µs apiece here (a bare app with three no-op middlewares against none, http_bench's method).
-FILTERS = web.AppKey("filters", list)  # list[Filter]
+# calls (no framework middlewares: aiohttp's, which this replaced, wrapped each one anew for every
+# request, about 20 µs apiece).
+FILTERS = AppKey("filters", list)  # list[Filter]
 
 
 def chained(filters: Sequence[Filter], endpoint: Handler) -> Handler:
@@ -80,11 +79,11 @@ def storage_error_status(e: StorageError) -> errors.StatusError:
     return errors.service_unavailable(f"storage error: {e}")
 
 
-def _status_response(err: errors.StatusError) -> web.Response:
+def _status_response(err: errors.StatusError) -> Response:
     return neg.json_response(err.to_status(), status=err.code, headers=err.headers or None)
 
 
-def _request_info(request: web.Request) -> RequestInfo:
+def _request_info(request: Request) -> RequestInfo:
     ri = request.get(REQUEST_INFO)
     if ri is None:
         ri = parse(request.method, request.path, dict(request.query))
@@ -92,7 +91,7 @@ def _request_info(request: web.Request) -> RequestInfo:
     return ri
 
 
-async def request_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+async def request_middleware(request: Request, handler: Handler) -> StreamResponse:
     """Every request between the audit scope and the handler, in upstream's filter order: metrics
     and the mapping of every failure to a Status (outermost), then --max-requests-inflight, then
     authentication, impersonation and authorization. One middleware rather than three: each
@@ -119,14 +118,6 @@ async def request_middleware(request: web.Request, handler: Handler) -> web.Stre
         st = storage_error_status(e)
         code = st.code
         return _status_response(st)
-    except web.HTTPException as e:
-        code = e.status
-        if e.status >= 400:
-            reason = {404: "NotFound", 405: "MethodNotAllowed", 413: "RequestEntityTooLarge"}.get(
-                e.status, "BadRequest"
-            )
-            return _status_response(errors.StatusError(e.status, reason, e.reason or reason, {}))
-        raise
     except (ConnectionResetError, ConnectionError):
         code = 499
         raise
@@ -147,9 +138,7 @@ async def request_middleware(request: web.Request, handler: Handler) -> web.Stre
             metrics.observe_latency(labels, time.monotonic() - start)
 
 
-async def _limit_inflight(
-    request: web.Request, app: web.Application, ri: RequestInfo, handler: Handler
-) -> web.StreamResponse:
+async def _limit_inflight(request: Request, app: App, ri: RequestInfo, handler: Handler) -> StreamResponse:
     """Shed load past --max-requests-inflight (429 + Retry-After), watches excluded, as upstream."""
     if ri.verb == "watch":
         return await _authenticate_and_authorize(request, app, ri, handler)
@@ -164,9 +153,7 @@ async def _limit_inflight(
         ctx.inflight -= 1
 
 
-async def _authenticate_and_authorize(
-    request: web.Request, app: web.Application, ri: RequestInfo, handler: Handler
-) -> web.StreamResponse:
+async def _authenticate_and_authorize(request: Request, app: App, ri: RequestInfo, handler: Handler) -> StreamResponse:
     user: UserInfo = await app[AUTHN].authenticate(request)
     chain = app[AUTHZ]
     wanted = impersonation.requested(request.headers)
@@ -254,7 +241,7 @@ def _discovery() -> Any:
         return None
 
 
-async def handle_discovery(request: web.Request, ri: RequestInfo) -> web.StreamResponse:
+async def handle_discovery(request: Request, ri: RequestInfo) -> StreamResponse:
     disc = _discovery()
     parts = [p for p in request.path.strip("/").split("/") if p]
     accept = request.headers.get("Accept", "")
@@ -264,9 +251,7 @@ async def handle_discovery(request: web.Request, ri: RequestInfo) -> web.StreamR
             if which is not None:
                 doc = disc.aggregated_discovery(parts == ["api"], which)
                 ct = f"application/json;g=apidiscovery.k8s.io;v={which};as=APIGroupDiscoveryList"
-                return web.Response(
-                    body=neg.dumps(doc), content_type=None, headers={"Content-Type": ct, "Vary": "Accept"}
-                )
+                return Response(body=neg.dumps(doc), content_type=None, headers={"Content-Type": ct, "Vary": "Accept"})
         if parts == ["api"]:
             if disc is not None:
                 return neg.json_response(
@@ -311,11 +296,11 @@ async def handle_discovery(request: web.Request, ri: RequestInfo) -> web.StreamR
     return neg.json_response(doc)
 
 
-async def handle_openapi(request: web.Request) -> web.StreamResponse:
+async def handle_openapi(request: Request) -> StreamResponse:
     path = request.path
     if path == "/openapi/v2":
         # kubectl 1.27/1.28 only need the fetch to succeed; an empty document is enough
-        return web.Response(body=b"", content_type="application/octet-stream")
+        return Response(body=b"", content_type="application/octet-stream")
     try:
         from kubeha.api import openapi
     except ImportError:
@@ -332,11 +317,11 @@ async def handle_openapi(request: web.Request) -> web.StreamResponse:
         headers["Cache-Control"] = "public, immutable"
         headers["Expires"] = "Thu, 01 Jan 2099 00:00:00 GMT"
     if request.headers.get("If-None-Match") == f'"{digest}"':
-        return web.Response(status=304, headers=headers)
-    return web.Response(body=body, content_type="application/json", headers=headers)
+        return Response(status=304, headers=headers)
+    return Response(body=body, content_type="application/json", headers=headers)
 
 
-async def dispatch(request: web.Request) -> web.StreamResponse:
+async def dispatch(request: Request) -> StreamResponse:
     app = request.app
     ctx = app[CTX]
     ri = _request_info(request)
@@ -351,7 +336,7 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
         if path == f"/{endpoint}" or path.startswith(f"/{endpoint}/"):
             return await health.handle(request, ctx, endpoint, path[len(endpoint) + 2 :])
     if path == "/metrics":
-        return web.Response(body=app[METRICS].render(), headers={"Content-Type": "text/plain; version=0.0.4"})
+        return Response(body=app[METRICS].render(), headers={"Content-Type": "text/plain; version=0.0.4"})
     if path.startswith("/openapi/"):
         return await handle_openapi(request)
     if path.startswith("/api"):
@@ -385,11 +370,12 @@ def build_app(
     *,
     authn: AuthenticationChain | None = None,
     authz: AuthorizationChain | None = None,
-) -> web.Application:
+) -> App:
     """The api-server application over ``store`` (a kubeha.storage.store.Store)."""
     load_all_safely()
     ctx = ApiContext(config, store, cacher_factory)
-    app = web.Application(client_max_size=config.max_body_bytes)
+    app = App(client_max_size=config.max_body_bytes)
+    app.body_read_timeout = config.request_timeout
     app[FILTERS] = [request_middleware]
     app[CTX] = ctx
     app[REST] = Rest(ctx)
@@ -400,14 +386,12 @@ def build_app(
     _install_admission_and_audit(app, config, ctx)
     _install_auth(app, config)
     filters: list[Filter] = app[FILTERS]
-    # every path, newlines (%0A) included: a path the route missed would get aiohttp's plain-text
-    # 404 instead of a Status, as no filter runs outside the route
-    app.router.add_route("*", r"/{tail:[\s\S]*}", chained(filters, dispatch))
+    app.handler = chained(filters, dispatch)
 
-    async def on_shutdown(app: web.Application) -> None:
+    async def on_shutdown(app: App) -> None:
         ctx.begin_shutdown()
 
-    async def on_cleanup(app: web.Application) -> None:
+    async def on_cleanup(app: App) -> None:
         await ctx.close()
 
     app.on_shutdown.append(on_shutdown)
@@ -415,7 +399,7 @@ def build_app(
     return app
 
 
-def _install_admission_and_audit(app: web.Application, config: ServerConfig, ctx: ApiContext) -> None:
+def _install_admission_and_audit(app: App, config: ServerConfig, ctx: ApiContext) -> None:
     from kubeha.apiserver import admission, audit
 
     names = config.admission_plugins
@@ -437,7 +421,7 @@ def _authn_chain(config: ServerConfig, ctx: ApiContext) -> AuthenticationChain:
     return build_chain(config, ctx)
 
 
-def _install_auth(app: web.Application, config: ServerConfig) -> None:
+def _install_auth(app: App, config: ServerConfig) -> None:
     """Review APIs, TokenRequest, escalation checks and the authorizers' feed from the caches."""
     from kubeha.apiserver import reviews
     from kubeha.apiserver.authn.setup import issuer_for
@@ -454,10 +438,10 @@ def _install_auth(app: web.Application, config: ServerConfig) -> None:
     sync = PolicySync(app[CTX], chain, app[REST])
     app[POLICY] = sync
 
-    async def start_sync(app: web.Application) -> None:
+    async def start_sync(app: App) -> None:
         sync.start()
 
-    async def stop_sync(app: web.Application) -> None:
+    async def stop_sync(app: App) -> None:
         await sync.stop()
 
     app.on_startup.append(start_sync)

@@ -21,9 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from aiohttp import web
-
 from kubeha.apiserver import admission, objmeta
+from kubeha.apiserver.httpserver import App, AppKey, Request, RequestKey, Response, StreamResponse
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +32,7 @@ STAGES = ("RequestReceived", "ResponseStarted", "ResponseComplete", "Panic")
 QUEUE_SIZE = 10_000
 AUDIT_ID_HEADER = "Audit-ID"
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Handler = Callable[[Request], Awaitable[StreamResponse]]
 
 
 # -- policy -----------------------------------------------------------------------------------------
@@ -301,7 +300,7 @@ def _user_dict(user: Any) -> dict[str, Any]:
     return out
 
 
-def source_ips(request: web.Request) -> list[str]:
+def source_ips(request: Request) -> list[str]:
     ips = [ip.strip() for ip in request.headers.get("X-Forwarded-For", "").split(",") if ip.strip()]
     real = request.headers.get("X-Real-Ip")
     if real and real not in ips:
@@ -330,7 +329,7 @@ class Auditor:
         self.policy = policy
         self.backend = backend
 
-    def base_event(self, request: web.Request, actx: AuditContext, user: Any, real_user: Any) -> dict[str, Any]:
+    def base_event(self, request: Request, actx: AuditContext, user: Any, real_user: Any) -> dict[str, Any]:
         from kubeha.apiserver.requestinfo import parse
 
         ri = parse(request.method, request.path, dict(request.query))
@@ -365,7 +364,7 @@ class Auditor:
         ev["requestReceivedTimestamp"] = micro_time(actx.received)
         return ev
 
-    def decide(self, request: web.Request, user: Any) -> tuple[str, tuple[str, ...]]:
+    def decide(self, request: Request, user: Any) -> tuple[str, tuple[str, ...]]:
         from kubeha.apiserver.requestinfo import parse
 
         ri = parse(request.method, request.path, dict(request.query))
@@ -392,9 +391,9 @@ class Auditor:
         self.backend.emit(out)
 
 
-AUDIT_KEY = web.AppKey("auditor", Auditor)
-_ACTX = web.RequestKey("audit_ctx", AuditContext)
-_SCOPE = web.RequestKey("request_scope", admission.RequestScope)
+AUDIT_KEY = AppKey("auditor", Auditor)
+_ACTX = RequestKey("audit_ctx", AuditContext)
+_SCOPE = RequestKey("request_scope", admission.RequestScope)
 
 
 def _current_user() -> Any:
@@ -405,11 +404,11 @@ def _current_user() -> Any:
     return CURRENT_USER.get()
 
 
-def _impersonating(request: web.Request) -> bool:
+def _impersonating(request: Request) -> bool:
     return any(h.lower().startswith("impersonate-") for h in request.headers)
 
 
-async def _real_user(request: web.Request) -> Any:
+async def _real_user(request: Request) -> Any:
     """The authenticated (not impersonated) user of an impersonating request."""
     from kubeha.apiserver.app import AUTHN
 
@@ -422,7 +421,7 @@ async def _real_user(request: web.Request) -> Any:
         return None
 
 
-async def scope_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+async def scope_middleware(request: Request, handler: Handler) -> StreamResponse:
     """Outermost: the request scope (warnings, audit annotations) and the audit events."""
     scope = admission.RequestScope()
     admission.SCOPE.set(scope)
@@ -433,15 +432,12 @@ async def scope_middleware(request: web.Request, handler: Handler) -> web.Stream
     if auditor is None:
         return await handler(request)
     code = 500
-    response: web.StreamResponse | None = None
+    response: StreamResponse | None = None
     status: dict[str, Any] | None = None
     try:
         response = await handler(request)
         code = response.status
         return response
-    except web.HTTPException as e:
-        code = e.status
-        raise
     except BaseException:
         code = 500
         raise
@@ -452,7 +448,7 @@ async def scope_middleware(request: web.Request, handler: Handler) -> web.Stream
             log.exception("building an audit event failed")
 
 
-async def _prepare_event(request: web.Request, auditor: Auditor, actx: AuditContext) -> dict[str, Any] | None:
+async def _prepare_event(request: Request, auditor: Auditor, actx: AuditContext) -> dict[str, Any] | None:
     if actx.event:
         return actx.event
     user = _request_user(request) or _current_user()
@@ -470,44 +466,23 @@ async def _prepare_event(request: web.Request, auditor: Auditor, actx: AuditCont
     return actx.event
 
 
-async def _capture_body(request: web.Request, actx: AuditContext) -> None:
-    """Keep a copy of the body for Request-level events and hand the handler an identical stream."""
-    from aiohttp.streams import StreamReader
-
-    from kubeha.apiserver import negotiation as neg
-
-    ctx = request.app.get(_ctx_key())
-    limit = int(ctx.config.max_body_bytes) if ctx is not None else 3 << 20
-    read_timeout = float(ctx.config.request_timeout) if ctx is not None else 60.0
-    body = await neg.read_body(request, limit, read_timeout)
-    actx.body = body
-    reader = StreamReader(request.protocol, 2**16, loop=asyncio.get_running_loop())
-    reader.feed_data(body)
-    reader.feed_eof()
-    # aiohttp has no public way to refill a consumed body: request.content is a cached property
-    # over _payload, so both are replaced
-    request._payload = reader
-    request._cache["content"] = reader
+async def _capture_body(request: Request, actx: AuditContext) -> None:
+    """Keep a copy of the body for Request-level events (the handler reads the same bytes)."""
+    actx.body = await request.read()
 
 
-def _ctx_key() -> Any:
-    from kubeha.apiserver.app import CTX
-
-    return CTX
-
-
-def _request_user(request: web.Request) -> Any:
+def _request_user(request: Request) -> Any:
     from kubeha.apiserver.app import USER
 
     return request.get(USER)
 
 
 async def _finish(
-    request: web.Request,
+    request: Request,
     auditor: Auditor,
     actx: AuditContext,
     scope: admission.RequestScope,
-    response: web.StreamResponse | None,
+    response: StreamResponse | None,
     code: int,
     status: dict[str, Any] | None,
 ) -> None:
@@ -515,7 +490,7 @@ async def _finish(
     if ev is None:
         return
     resp_obj: Any = None
-    body = getattr(response, "body", None) if isinstance(response, web.Response) else None
+    body = getattr(response, "body", None) if isinstance(response, Response) else None
     if isinstance(body, bytes) and body[:1] == b"{":
         try:
             resp_obj = json.loads(body)
@@ -546,10 +521,10 @@ async def _finish(
     auditor.emit(ev, "ResponseComplete", actx, now)
 
 
-_AUTHORIZED = web.RequestKey("audit_authorized", bool)
+_AUTHORIZED = RequestKey("audit_authorized", bool)
 
 
-async def authorized_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+async def authorized_middleware(request: Request, handler: Handler) -> StreamResponse:
     """Innermost: reaching it means authentication and authorization passed."""
     request[_AUTHORIZED] = True
     scope = request.get(_SCOPE)
@@ -564,7 +539,7 @@ async def authorized_middleware(request: web.Request, handler: Handler) -> web.S
     return await handler(request)
 
 
-async def on_response_prepare(request: web.Request, response: web.StreamResponse) -> None:
+async def on_response_prepare(request: Request, response: StreamResponse) -> None:
     """Every response gets the Audit-ID and the request's warnings; a watch logs ResponseStarted."""
     actx = request.get(_ACTX)
     if actx is None:
@@ -576,7 +551,7 @@ async def on_response_prepare(request: web.Request, response: web.StreamResponse
         have = response.headers.get("Warning")
         response.headers["Warning"] = f"{have}, {extra}" if have else extra
     auditor = request.app.get(AUDIT_KEY)
-    if auditor is None or not isinstance(response, web.StreamResponse) or isinstance(response, web.Response):
+    if auditor is None or isinstance(response, Response):
         return
     # a streamed response (watch, logs): its events so far, before the stream runs for long
     ev = await _prepare_event(request, auditor, actx)
@@ -589,7 +564,7 @@ async def on_response_prepare(request: web.Request, response: web.StreamResponse
     actx.started_logged = True
 
 
-def install(app: web.Application, config: Any) -> None:
+def install(app: App, config: Any) -> None:
     """Request scopes (admission warnings), Audit-ID headers and, with --audit-log-path and
     --audit-policy-file, the audit log."""
     from kubeha.apiserver.app import FILTERS
@@ -611,10 +586,10 @@ def install(app: web.Application, config: Any) -> None:
     backend = AuditBackend(sink)
     app[AUDIT_KEY] = Auditor(policy, backend)
 
-    async def start(app: web.Application) -> None:
+    async def start(app: App) -> None:
         backend.start()
 
-    async def stop(app: web.Application) -> None:
+    async def stop(app: App) -> None:
         await backend.stop()
 
     app.on_startup.append(start)

@@ -8,12 +8,11 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import web
-
 from kubeha.api import errors
 from kubeha.api.registry import RESOURCES, ResourceInfo
 from kubeha.api.schema import Obj
 from kubeha.apiserver import admission, objmeta
+from kubeha.apiserver.httpserver import Request
 from kubeha.apiserver.rest import DELETE_HOOKS, Rest, WritePlan, _hook_key
 from kubeha.storage.interface import Conflict, KeyNotFound
 
@@ -34,7 +33,7 @@ class DeleteOptions:
     orphan_dependents: bool | None = None
 
 
-def parse_delete_options(request: web.Request, body: Obj | None) -> DeleteOptions:
+def parse_delete_options(request: Request, body: Obj | None) -> DeleteOptions:
     opts = DeleteOptions()
     src: dict[str, Any] = {}
     if body:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from aiohttp import web
-
 from kubeha.api import errors
 from kubeha.api.registry import ResourceInfo, lookup
 from kubeha.api.schema import Obj
@@ -13,16 +11,17 @@ from kubeha.apiserver import negotiation as neg
 from kubeha.apiserver import subresources as subs
 from kubeha.apiserver.context import ApiContext
 from kubeha.apiserver.delete import delete_object, parse_delete_options
+from kubeha.apiserver.httpserver import Request, StreamResponse
 from kubeha.apiserver.requestinfo import RequestInfo
 from kubeha.apiserver.rest import Rest, warning_headers, write_options
 
 # extra subresources served by other modules (log, exec, portforward, proxy...):
 # (group, resource, subresource) -> handler(request, ctx, info, namespace, name)
-SubresourceHandler = Callable[[web.Request, ApiContext, ResourceInfo, str, str], Awaitable[web.StreamResponse]]
+SubresourceHandler = Callable[[Request, ApiContext, ResourceInfo, str, str], Awaitable[StreamResponse]]
 SUBRESOURCE_HANDLERS: dict[tuple[str, str, str], SubresourceHandler] = {}
 # resources whose create is answered by another module (the never-stored review kinds):
 # (group, resource) -> handler(request, ctx, info, namespace)
-CreateHandler = Callable[[web.Request, ApiContext, ResourceInfo, str], Awaitable[web.StreamResponse]]
+CreateHandler = Callable[[Request, ApiContext, ResourceInfo, str], Awaitable[StreamResponse]]
 CREATE_HANDLERS: dict[tuple[str, str], CreateHandler] = {}
 
 # resources whose DELETE answers with the deleted object rather than a Status (as upstream)
@@ -78,7 +77,7 @@ def _fallback_table(
 def table(
     info: ResourceInfo,
     objs: list[Obj],
-    request: web.Request,
+    request: Request,
     *,
     with_columns: bool = True,
     list_meta: Obj | None = None,
@@ -93,7 +92,7 @@ def table(
     return dict(tables.table_for(info, objs, include_object=include, with_columns=with_columns, list_meta=list_meta))
 
 
-def render_object(info: ResourceInfo, obj: Obj, request: web.Request, shape: neg.Shape) -> Obj:
+def render_object(info: ResourceInfo, obj: Obj, request: Request, shape: neg.Shape) -> Obj:
     if shape.table:
         md = obj.get("metadata") or {}
         return table(info, [obj], request, list_meta={"resourceVersion": md.get("resourceVersion", "")})
@@ -102,7 +101,7 @@ def render_object(info: ResourceInfo, obj: Obj, request: web.Request, shape: neg
     return obj
 
 
-def render_list(info: ResourceInfo, lst: Obj, request: web.Request, shape: neg.Shape) -> Obj:
+def render_list(info: ResourceInfo, lst: Obj, request: Request, shape: neg.Shape) -> Obj:
     if shape.table:
         return table(info, lst["items"], request, list_meta=lst.get("metadata"))
     if shape.metadata_only:
@@ -118,7 +117,7 @@ def render_list(info: ResourceInfo, lst: Obj, request: web.Request, shape: neg.S
 # -- dispatch ------------------------------------------------------------------------------------------------
 
 
-def _typed_body(request: web.Request, body: bytes, struct: str) -> Obj:
+def _typed_body(request: Request, body: bytes, struct: str) -> Obj:
     """Decode a subresource body of its own kind (Binding, Eviction, Scale...) and type-check it
     against its schema first, as upstream's decoder would: the handlers then read its fields
     without meeting a number where an object belongs."""
@@ -131,11 +130,11 @@ def _typed_body(request: web.Request, body: bytes, struct: str) -> Obj:
     return obj
 
 
-async def _body(request: web.Request, ctx: ApiContext) -> bytes:
-    return await neg.read_body(request, ctx.config.max_body_bytes, ctx.config.request_timeout)
+async def _body(request: Request, ctx: ApiContext) -> bytes:
+    return await neg.read_body(request, ctx.config.max_body_bytes)
 
 
-async def handle_resource(request: web.Request, ri: RequestInfo, ctx: ApiContext, rest: Rest) -> web.StreamResponse:
+async def handle_resource(request: Request, ri: RequestInfo, ctx: ApiContext, rest: Rest) -> StreamResponse:
     info = lookup(ri.group, ri.version, ri.resource)
     if info is None:
         raise not_found_path()
@@ -234,7 +233,7 @@ async def handle_resource(request: web.Request, ri: RequestInfo, ctx: ApiContext
 
 
 async def _handle_subresource(
-    request: web.Request,
+    request: Request,
     ri: RequestInfo,
     ctx: ApiContext,
     rest: Rest,
@@ -243,7 +242,7 @@ async def _handle_subresource(
     name: str,
     sub: str,
     shape: neg.Shape,
-) -> web.StreamResponse:
+) -> StreamResponse:
     method = request.method
     sinfo = info.subresource(sub)
     assert sinfo is not None
@@ -310,7 +309,7 @@ async def _handle_subresource(
     raise not_found_path()
 
 
-def query_flag(request: web.Request, name: str) -> bool:
+def query_flag(request: Request, name: str) -> bool:
     return request.query.get(name, "") in ("true", "1")
 
 

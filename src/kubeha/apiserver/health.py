@@ -6,9 +6,8 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
-from aiohttp import web
-
 from kubeha.apiserver.context import ApiContext
+from kubeha.apiserver.httpserver import Request, Response
 
 Check = Callable[[], Awaitable[bool]]
 
@@ -53,14 +52,14 @@ def checks_for(ctx: ApiContext, endpoint: str) -> dict[str, Check]:
     return checks
 
 
-async def handle(request: web.Request, ctx: ApiContext, endpoint: str, sub: str) -> web.Response:
+async def handle(request: Request, ctx: ApiContext, endpoint: str, sub: str) -> Response:
     checks = checks_for(ctx, endpoint)
     if sub:
         check = checks.get(sub)
         if check is None:
-            return web.Response(status=404, text="404 page not found\n")
+            return Response(status=404, text="404 page not found\n")
         ok = await check()
-        return web.Response(
+        return Response(
             status=200 if ok else 500 if endpoint != "readyz" else 503,
             text="ok" if ok else f"internal server error: {sub} check failed",
         )
@@ -78,7 +77,7 @@ async def handle(request: web.Request, ctx: ApiContext, endpoint: str, sub: str)
     if failed:
         # upstream answers 500; readiness says 503 so load balancers and callers see "not yet"
         code = 503 if endpoint == "readyz" else 500
-        return web.Response(status=code, text="\n".join(lines) + f"\n{endpoint} check failed\n")
+        return Response(status=code, text="\n".join(lines) + f"\n{endpoint} check failed\n")
     if verbose:
-        return web.Response(text="\n".join(lines) + f"\n{endpoint} check passed\n")
-    return web.Response(text="ok")
+        return Response(text="\n".join(lines) + f"\n{endpoint} check passed\n")
+    return Response(text="ok")

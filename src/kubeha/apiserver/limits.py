@@ -21,8 +21,8 @@ from kubeha.api import errors
 # reach of every recursive walk that follows decoding, with room for the server's own frames.
 MAX_NESTING_DEPTH = 200
 
-# Largest request line or header field the HTTP parser accepts (aiohttp's default is 8 KiB, which
-# long selectors legitimately exceed); beyond it the parser itself answers 400.
+# Largest request line plus headers the server accepts (long selectors legitimately exceed the
+# 8 KiB many servers allow); beyond it the server answers 431.
 MAX_HEADER_BYTES = 1024 * 1024
 
 # How long a client may take to send a whole request body (upstream's --request-timeout default);

@@ -6,17 +6,16 @@ JSON; ``Accept`` only selects the *shape* (plain object, Table, PartialObjectMet
 
 from __future__ import annotations
 
-import asyncio
 import json
 from dataclasses import dataclass
 from typing import Any
 
 import yaml
-from aiohttp import web
 
 from kubeha.api import errors
 from kubeha.api.schema import Obj
 from kubeha.apiserver import limits
+from kubeha.apiserver.httpserver import Request, Response
 
 JSON = "application/json"
 YAML = "application/yaml"
@@ -35,35 +34,13 @@ def media_type(header: str | None) -> str:
     return (header or "").split(";", 1)[0].strip().lower()
 
 
-async def read_body(request: web.Request, limit: int, read_timeout: float = limits.BODY_READ_TIMEOUT) -> bytes:
-    """Read the request body, refusing (413) past ``limit`` bytes without buffering more, and
-    giving up (408) on a client that has not sent all of it within ``read_timeout``
-    seconds: aiohttp itself never times out a body, so a dribbling client would hold its request
-    (and its --max-requests-inflight slot) forever."""
-    if request.content_length is not None and request.content_length > limit:
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body (the server has read it in full, or raises 413 past its own limit or 408
+    for a client too slow to send it); 413 past ``limit`` bytes."""
+    body = await request.read()
+    if len(body) > limit:
         raise errors.too_large(f"Request entity too large: limit is {limit}")
-    content = request.content
-    if content.is_eof():
-        # all of it has arrived (small bodies always have): no timer to arm
-        body = content.read_nowait()
-        if len(body) > limit:
-            raise errors.too_large(f"Request entity too large: limit is {limit}")
-        return body
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        async with asyncio.timeout(read_timeout):
-            while True:
-                chunk = await content.read(65536)
-                if not chunk:
-                    break
-                size += len(chunk)
-                if size > limit:
-                    raise errors.too_large(f"Request entity too large: limit is {limit}")
-                chunks.append(chunk)
-    except TimeoutError:
-        raise limits.body_timeout(read_timeout) from None
-    return b"".join(chunks)
+    return body
 
 
 def _json_loads(body: bytes) -> Any:
@@ -201,5 +178,5 @@ def dumps(obj: Any) -> bytes:
         return json.dumps(obj, separators=(",", ":")).encode()
 
 
-def json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(body=dumps(obj), status=status, content_type="application/json", headers=headers)
+def json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(body=dumps(obj), status=status, content_type="application/json", headers=headers)

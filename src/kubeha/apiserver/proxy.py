@@ -1,11 +1,11 @@
 """The api-server's side of ``pods/log``, ``pods/exec``, ``pods/attach`` and ``pods/portforward``:
 find the pod's node and its kubelet, then relay to the kubelet's HTTPS server.
 
-Logs are a chunked text stream copied through. Exec, attach and port-forward are WebSocket
-upgrades: the kubelet is dialled first with the client's offered subprotocols, and the client's
-connection is upgraded with the one the kubelet chose, so every channel protocol (v5/v4/v1 exec,
-WebSocket and SPDY-tunnelled port-forward) passes through unchanged. A request that is no
-WebSocket upgrade (kubectl 1.27-1.29 speak SPDY) gets 400 "Upgrade request required".
+Logs are a chunked text stream copied through. Exec, attach and port-forward are connection
+upgrades: the request goes on to the kubelet, and once the kubelet answers 101 the two
+connections are spliced byte for byte, so every channel protocol (v5/v4/v1 exec, WebSocket and
+SPDY-tunnelled port-forward) passes through unchanged; the kubelet decides which upgrades it
+speaks. A request that is no upgrade gets 400 "Upgrade request required".
 
 The api-server authenticates to kubelets with ``--kubelet-client-certificate/-key`` and checks
 their serving certificate against ``--kubelet-certificate-authority`` (no check without it, as
@@ -20,10 +20,10 @@ import logging
 import ssl
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode, urlsplit
 
 import aiohttp
-from aiohttp import WSMsgType, web
+import httptools
 
 from kubeha.api import errors
 from kubeha.api.registry import ResourceInfo, lookup
@@ -31,14 +31,16 @@ from kubeha.apiserver.authn import CURRENT_USER
 from kubeha.apiserver.authz import CURRENT_AUTHZ, Attributes
 from kubeha.apiserver.config import ServerConfig
 from kubeha.apiserver.context import ApiContext
+from kubeha.apiserver.httpserver import Request, Response, StreamResponse
 from kubeha.apiserver.rest import Rest
 
 log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
-Handler = Callable[[web.Request, ApiContext, ResourceInfo, str, str], Awaitable[web.StreamResponse]]
+Handler = Callable[[Request, ApiContext, ResourceInfo, str, str], Awaitable[StreamResponse]]
 LOG_PARAMS = ("follow", "previous", "timestamps", "tailLines", "sinceSeconds", "sinceTime", "limitBytes")
-MAX_MESSAGE = 16 * 1024 * 1024
+DIAL_TIMEOUT = 10.0
+SPLICE_LINGER = 5.0  # seconds the other direction may still flow once one has ended
 DEFAULT_CONTAINER_ANNOTATION = "kubectl.kubernetes.io/default-container"
 
 
@@ -102,11 +104,11 @@ async def kubelet_base(ctx: ApiContext, pod: Obj) -> str:
     return f"https://{host}:{port}"
 
 
-def _query(request: web.Request, keep: Callable[[str], bool]) -> list[tuple[str, str]]:
+def _query(request: Request, keep: Callable[[str], bool]) -> list[tuple[str, str]]:
     return [(k, v) for k, v in request.query.items() if keep(k)]
 
 
-async def _authorize_create(request: web.Request, info: ResourceInfo, namespace: str, name: str, sub: str) -> None:
+async def _authorize_create(request: Request, info: ResourceInfo, namespace: str, name: str, sub: str) -> None:
     """WebSocket upgrades come as GET (authorized as "get"); like upstream since 1.30 they also
     need "create" on the subresource."""
     user, chain = CURRENT_USER.get(), CURRENT_AUTHZ.get()
@@ -125,9 +127,7 @@ def _dial_error(e: BaseException) -> errors.StatusError:
 # -- logs ---------------------------------------------------------------------------------------------------
 
 
-async def pod_log(
-    request: web.Request, ctx: ApiContext, info: ResourceInfo, namespace: str, name: str
-) -> web.StreamResponse:
+async def pod_log(request: Request, ctx: ApiContext, info: ResourceInfo, namespace: str, name: str) -> StreamResponse:
     if request.method != "GET":
         raise errors.method_not_allowed(request.method, "PodLogOptions")
     pod = await Rest(ctx).get_object(info, namespace, name)
@@ -146,8 +146,8 @@ async def pod_log(
             if upstream.status != 200:
                 body = await upstream.read()
                 ctype = upstream.headers.get("Content-Type", "application/json")
-                return web.Response(status=upstream.status, body=body, headers={"Content-Type": ctype})
-            resp = web.StreamResponse(headers={"Content-Type": "text/plain"})
+                return Response(status=upstream.status, body=body, headers={"Content-Type": ctype})
+            resp = StreamResponse(headers={"Content-Type": "text/plain"})
             resp.enable_chunked_encoding()
             await resp.prepare(request)
             with contextlib.suppress(aiohttp.ClientError, ConnectionError, asyncio.TimeoutError):
@@ -163,81 +163,131 @@ async def pod_log(
 # -- exec, attach, port-forward ---------------------------------------------------------------------------------
 
 
-def _is_upgrade(request: web.Request) -> bool:
-    return request.headers.get("Upgrade", "").lower() == "websocket"
+def _is_upgrade(request: Request) -> bool:
+    return request.upgrade and bool(request.headers.get("Upgrade"))
 
 
-async def _relay(request: web.Request, ctx: ApiContext, url: str, params: list[tuple[str, str]]) -> web.StreamResponse:
-    offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
-    sslctx = kubelet_ssl(ctx.config)
-    session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_connect=10))
+# the client's headers the kubelet needs to agree on the upgrade (never its credentials: the
+# api-server authenticates to the kubelet with its own certificate)
+_FORWARDED = (
+    "Upgrade",
+    "Connection",
+    "Sec-WebSocket-Key",
+    "Sec-WebSocket-Version",
+    "Sec-WebSocket-Protocol",
+    "Sec-WebSocket-Extensions",
+    "X-Stream-Protocol-Version",
+    "User-Agent",
+)
+
+
+class _Reply:
+    """A kubelet's HTTP response head and body, as httptools reports them."""
+
+    def __init__(self) -> None:
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.body: list[bytes] = []
+        self.head_done = False
+        self.done = False
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        self.head_done = True
+
+    def on_body(self, body: bytes) -> None:
+        self.body.append(body)
+
+    def on_message_complete(self) -> None:
+        self.done = True
+
+    def header(self, name: str) -> str:
+        for k, v in self.headers:
+            if k.decode("latin-1").lower() == name.lower():
+                return v.decode("latin-1")
+        return ""
+
+
+async def _relay(request: Request, ctx: ApiContext, url: str, params: list[tuple[str, str]]) -> StreamResponse:
+    """Send the client's upgrade request on to the kubelet; when it answers 101, pass its answer
+    back and splice the two connections byte for byte (so every WebSocket subprotocol and SPDY
+    pass through unchanged, as upstream's upgrade-aware proxy does); otherwise relay its error."""
+    u = urlsplit(url)
+    host, port = u.hostname or "", u.port or 443
+    target = u.path + ("?" + urlencode(params) if params else "")
     try:
-        try:
-            backend = await session.ws_connect(
-                url, params=params, protocols=offered, ssl=sslctx, max_msg_size=MAX_MESSAGE, autoping=True
-            )
-        except aiohttp.WSServerHandshakeError as e:
-            # the kubelet refused before upgrading: fetch its error (it checks the target first)
-            async with session.get(url, params=params, ssl=sslctx) as r:
-                body = await r.read()
-                ctype = r.headers.get("Content-Type", "application/json")
-            return web.Response(
-                status=e.status if r.status < 400 else r.status, body=body, headers={"Content-Type": ctype}
-            )
-        except (aiohttp.ClientError, OSError) as e:
-            raise _dial_error(e) from e
-        client = web.WebSocketResponse(
-            protocols=(backend.protocol,) if backend.protocol else (), max_msg_size=MAX_MESSAGE, autoping=True
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(host, port, ssl=kubelet_ssl(ctx.config), server_hostname=host), DIAL_TIMEOUT
         )
-        await client.prepare(request)
+    except (OSError, ssl.SSLError, TimeoutError) as e:
+        raise _dial_error(e) from e
+    try:
+        head = [f"{request.method} {target} HTTP/1.1", f"Host: {u.netloc}"]
+        head += [f"{name}: {value}" for name in _FORWARDED for value in request.headers.getall(name, ())]
+        writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
+        reply = _Reply()
+        parser = httptools.HttpResponseParser(reply)
+        raw_head = b""
+        leftover = b""
+        try:
+            while not reply.done:
+                data = await asyncio.wait_for(reader.read(65536), DIAL_TIMEOUT)
+                if not data:
+                    break
+                if not reply.head_done:
+                    raw_head += data
+                try:
+                    parser.feed_data(data)
+                except httptools.HttpParserUpgrade as e:
+                    offset = e.args[0] if e.args and isinstance(e.args[0], int) else len(data)
+                    leftover = data[offset:]
+                    raw_head = raw_head[: len(raw_head) - len(data) + offset]
+                    break
+        except (httptools.HttpParserError, OSError, TimeoutError) as e:
+            raise _dial_error(e) from e
+        code = parser.get_status_code() if reply.head_done else 0
+        if code != 101:
+            if not reply.head_done:
+                raise _dial_error(ConnectionError("the kubelet closed the connection without answering"))
+            ctype = reply.header("Content-Type") or "application/json"
+            return Response(status=code, body=b"".join(reply.body), headers={"Content-Type": ctype})
+        client = request.hijack()
+        client.write(raw_head + leftover)
 
         async def down() -> None:  # kubelet -> client
-            async for msg in backend:
-                if msg.type == WSMsgType.BINARY:
-                    await client.send_bytes(msg.data)
-                elif msg.type == WSMsgType.TEXT:
-                    await client.send_str(msg.data)
-                else:
-                    break
+            while data := await reader.read(65536):
+                client.write(data)
+                await client.drain()
 
         async def up() -> None:  # client -> kubelet
-            async for msg in client:
-                if msg.type == WSMsgType.BINARY:
-                    await backend.send_bytes(msg.data)
-                elif msg.type == WSMsgType.TEXT:
-                    await backend.send_str(msg.data)
-                else:
-                    break
+            while data := await client.read():
+                writer.write(data)
+                await writer.drain()
+            if writer.can_write_eof():
+                writer.write_eof()
 
         tasks = [asyncio.create_task(down()), asyncio.create_task(up())]
         try:
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            if tasks[0] in done:
-                code = backend.close_code or 1000
-                # 1005/1006/1015 describe a lost connection and must never be sent
-                valid = code in (1000, 1001, 1002, 1003) or 1007 <= code <= 1014 or 3000 <= code < 5000
-                with contextlib.suppress(ConnectionError, RuntimeError):
-                    await client.close(code=code if valid else 1000)
-            else:
-                with contextlib.suppress(ConnectionError, RuntimeError):
-                    await backend.close()
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            # one side is done; the other gets a moment to pass on what is in flight
+            await asyncio.wait(tasks, timeout=SPLICE_LINGER)
         finally:
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            with contextlib.suppress(ConnectionError, RuntimeError):
-                await backend.close()
-            with contextlib.suppress(ConnectionError, RuntimeError):
-                await client.close()
-        return client
+            client.close()
+        return Response(status=101)
     finally:
-        await session.close()
+        writer.close()
+        with contextlib.suppress(Exception):
+            await writer.wait_closed()
 
 
 def _streaming_handler(sub: str) -> Handler:
     async def handle(
-        request: web.Request, ctx: ApiContext, info: ResourceInfo, namespace: str, name: str
-    ) -> web.StreamResponse:
+        request: Request, ctx: ApiContext, info: ResourceInfo, namespace: str, name: str
+    ) -> StreamResponse:
         if request.method not in ("GET", "POST"):
             raise errors.method_not_allowed(request.method, info.kind)
         if not _is_upgrade(request):

@@ -16,8 +16,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import web
-
 from kubeha.api import errors
 from kubeha.api.registry import ResourceInfo
 from kubeha.api.schema import Obj
@@ -25,6 +23,7 @@ from kubeha.api.selectors import FieldSelector, LabelSelector, field_getters, pa
 from kubeha.apiserver import admission, limits, objmeta
 from kubeha.apiserver import negotiation as neg
 from kubeha.apiserver.context import ApiContext
+from kubeha.apiserver.httpserver import Request
 from kubeha.apiserver.requestinfo import RequestInfo
 from kubeha.storage.interface import Compacted, Compare, Conflict, Delete, KeyExists, KeyNotFound, Put
 from kubeha.storage.store import encode as store_encode
@@ -99,7 +98,7 @@ def _mod(name: str) -> Any:
 # -- common helpers ----------------------------------------------------------------------------------
 
 
-def write_options(request: web.Request, verb: str) -> WriteOptions:
+def write_options(request: Request, verb: str) -> WriteOptions:
     q = request.query
     opts = WriteOptions()
     for dr in q.getall("dryRun", []):
@@ -249,7 +248,7 @@ def check_value_size(value: bytes, limit: int) -> None:
 
 
 def warning_headers(opts: WriteOptions) -> dict[str, str]:
-    # aiohttp cannot repeat a header through a plain dict; multiple warnings are joined with ", "
+    # a plain dict cannot repeat a header; multiple warnings are joined with ", "
     # which HTTP allows for list-valued headers such as Warning.
     if not opts.warnings:
         return {}
@@ -318,7 +317,7 @@ class Rest:
         except KeyNotFound:
             return None
 
-    def list_params(self, request: web.Request, info: ResourceInfo) -> ListParams:
+    def list_params(self, request: Request, info: ResourceInfo) -> ListParams:
         q = request.query
         # an int64, as upstream decodes it (etcd refuses anything wider)
         limit = limits.query_int(q, "limit") or 0

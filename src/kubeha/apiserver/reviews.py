@@ -14,8 +14,6 @@ import datetime
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiohttp import web
-
 from kubeha.api import errors
 from kubeha.api.registry import ResourceInfo, lookup
 from kubeha.api.schema import Obj
@@ -25,16 +23,17 @@ from kubeha.apiserver import serviceaccounts as sat
 from kubeha.apiserver.authn import AUTHENTICATED, CURRENT_USER, InvalidToken, UserInfo
 from kubeha.apiserver.authz import CURRENT_AUTHZ, Attributes, AuthorizationChain
 from kubeha.apiserver.context import ApiContext
+from kubeha.apiserver.httpserver import AppKey, Request, Response, StreamResponse
 from kubeha.apiserver.rest import check_type_meta, field_checks, write_options
 
 AUTHN_GROUP = "authentication.k8s.io"
 AUTHZ_GROUP = "authorization.k8s.io"
 
 # set by app.py: how to find the app's chains from a request
-AuthnGetter = Callable[[web.Request], Any]
+AuthnGetter = Callable[[Request], Any]
 _AUTHN: list[AuthnGetter] = []
 # the TokenRequest issuer of the app (None: no --service-account-signing-key-file)
-ISSUER_KEY = web.AppKey("sa_issuer", object)
+ISSUER_KEY = AppKey("sa_issuer", object)
 
 
 def _user() -> UserInfo:
@@ -51,7 +50,7 @@ def _authz() -> AuthorizationChain:
     return chain
 
 
-async def _decode(request: web.Request, ctx: ApiContext, info: ResourceInfo, kind: str | None = None) -> Obj:
+async def _decode(request: Request, ctx: ApiContext, info: ResourceInfo, kind: str | None = None) -> Obj:
     body = await neg.read_body(request, ctx.config.max_body_bytes)
     obj = neg.decode_object(request.headers.get("Content-Type"), body)
     schema = None
@@ -99,16 +98,14 @@ def _decide(chain: AuthorizationChain, a: Attributes) -> Obj:
     return status
 
 
-def _respond(obj: Obj, status: Obj) -> web.Response:
+def _respond(obj: Obj, status: Obj) -> Response:
     md = obj.get("metadata") or {}
     obj["metadata"] = {k: v for k, v in md.items() if k == "namespace" and v} | {"creationTimestamp": None}
     obj["status"] = status
     return neg.json_response(obj, 201)
 
 
-async def self_subject_access_review(
-    request: web.Request, ctx: ApiContext, info: ResourceInfo, ns: str
-) -> web.StreamResponse:
+async def self_subject_access_review(request: Request, ctx: ApiContext, info: ResourceInfo, ns: str) -> StreamResponse:
     obj = await _decode(request, ctx, info)
     _validate(info, obj)
     return _respond(obj, _decide(_authz(), _attributes(_user(), obj.get("spec") or {})))
@@ -119,18 +116,14 @@ def _subject(spec: Obj) -> UserInfo:
     return UserInfo(spec.get("user") or "", tuple(spec.get("groups") or ()), spec.get("uid") or "", extra)
 
 
-async def subject_access_review(
-    request: web.Request, ctx: ApiContext, info: ResourceInfo, ns: str
-) -> web.StreamResponse:
+async def subject_access_review(request: Request, ctx: ApiContext, info: ResourceInfo, ns: str) -> StreamResponse:
     obj = await _decode(request, ctx, info)
     _validate(info, obj)
     spec = obj.get("spec") or {}
     return _respond(obj, _decide(_authz(), _attributes(_subject(spec), spec)))
 
 
-async def local_subject_access_review(
-    request: web.Request, ctx: ApiContext, info: ResourceInfo, ns: str
-) -> web.StreamResponse:
+async def local_subject_access_review(request: Request, ctx: ApiContext, info: ResourceInfo, ns: str) -> StreamResponse:
     obj = await _decode(request, ctx, info)
     md = obj.setdefault("metadata", {})
     if md.get("namespace") and md["namespace"] != ns:
@@ -148,9 +141,7 @@ async def local_subject_access_review(
     return _respond(obj, _decide(_authz(), _attributes(_subject(spec), spec)))
 
 
-async def self_subject_rules_review(
-    request: web.Request, ctx: ApiContext, info: ResourceInfo, ns: str
-) -> web.StreamResponse:
+async def self_subject_rules_review(request: Request, ctx: ApiContext, info: ResourceInfo, ns: str) -> StreamResponse:
     obj = await _decode(request, ctx, info)
     _validate(info, obj)
     namespace = (obj.get("spec") or {}).get("namespace") or ""
@@ -161,12 +152,12 @@ async def self_subject_rules_review(
     return _respond(obj, status)
 
 
-async def self_subject_review(request: web.Request, ctx: ApiContext, info: ResourceInfo, ns: str) -> web.StreamResponse:
+async def self_subject_review(request: Request, ctx: ApiContext, info: ResourceInfo, ns: str) -> StreamResponse:
     obj = await _decode(request, ctx, info)
     return _respond(obj, {"userInfo": _user().to_api()})
 
 
-async def token_review(request: web.Request, ctx: ApiContext, info: ResourceInfo, ns: str) -> web.StreamResponse:
+async def token_review(request: Request, ctx: ApiContext, info: ResourceInfo, ns: str) -> StreamResponse:
     obj = await _decode(request, ctx, info)
     spec = obj.get("spec") or {}
     token = spec.get("token") or ""
@@ -194,8 +185,8 @@ def _rfc3339(ts: float) -> str:
 
 
 async def token_request(
-    request: web.Request, ctx: ApiContext, info: ResourceInfo, namespace: str, name: str
-) -> web.StreamResponse:
+    request: Request, ctx: ApiContext, info: ResourceInfo, namespace: str, name: str
+) -> StreamResponse:
     from kubeha.api.authentication import v1 as authn_v1
     from kubeha.apiserver.rest import Rest
 
@@ -272,7 +263,7 @@ async def token_request(
     return neg.json_response(obj, 201)
 
 
-def _api_audiences(request: web.Request) -> tuple[str, ...]:
+def _api_audiences(request: Request) -> tuple[str, ...]:
     chain = _AUTHN[0](request) if _AUTHN else None
     return tuple(getattr(chain, "api_audiences", ()) or ())
 
@@ -313,7 +304,7 @@ async def write_csr_approval(rest: Any, info: ResourceInfo, name: str, obj: Obj,
 
 # -- wiring ---------------------------------------------------------------------------------------
 
-CreateHandler = Callable[[web.Request, ApiContext, ResourceInfo, str], Awaitable[web.StreamResponse]]
+CreateHandler = Callable[[Request, ApiContext, ResourceInfo, str], Awaitable[StreamResponse]]
 
 CREATE_HANDLERS: dict[tuple[str, str], CreateHandler] = {
     (AUTHZ_GROUP, "selfsubjectaccessreviews"): self_subject_access_review,

@@ -14,11 +14,10 @@ import signal
 import ssl
 import sys
 
-from aiohttp import web
-
-from kubeha.apiserver import admission, limits, startup
+from kubeha.apiserver import admission, startup
 from kubeha.apiserver.app import AUTHZ, CTX, POLICY, REST, build_app
 from kubeha.apiserver.config import ServerConfig
+from kubeha.apiserver.httpserver import App, Server
 from kubeha.apiserver.rest import Rest
 from kubeha.machinery import process
 
@@ -165,25 +164,12 @@ async def serve(args: argparse.Namespace) -> int:
     _tune_gc()
     ctx = app[CTX]
     rest = app[REST]
-    runner = web.AppRunner(
-        app,
-        handle_signals=False,
-        shutdown_timeout=args.shutdown_timeout,
-        access_log=None,
-        # long selectors and names must reach our handlers (and get a Status), as under Go's 1 MiB header limit
-        max_line_size=limits.MAX_HEADER_BYTES,
-        max_field_size=limits.MAX_HEADER_BYTES,
-    )
-    await runner.setup()
-    site = web.TCPSite(
-        runner,
+    server = Server(app)
+    await server.listen(
         args.bind_address,
         args.secure_port,
-        ssl_context=ssl_context(args.tls_cert_file, args.tls_private_key_file, args.client_ca_file),
-        backlog=1024,
-        reuse_address=True,
+        ssl=ssl_context(args.tls_cert_file, args.tls_private_key_file, args.client_ca_file),
     )
-    await site.start()
     log.info("serving on https://%s:%d", args.bind_address, args.secure_port)
     ctx.bootstrapped = False
     bootstrap = asyncio.create_task(_ensure_system_objects(rest, app))
@@ -202,7 +188,8 @@ async def serve(args: argparse.Namespace) -> int:
     if args.shutdown_delay_duration:
         await asyncio.sleep(args.shutdown_delay_duration)
     ctx.begin_shutdown()  # end watch streams
-    await runner.cleanup()  # stop accepting, drain in-flight requests, then on_cleanup closes caches
+    # stop accepting, drain in-flight requests, then on_cleanup closes caches
+    await server.shutdown(args.shutdown_timeout)
     await kv.close()
     return 0
 
@@ -217,7 +204,7 @@ def _tune_gc() -> None:
     gc.set_threshold(GC_GEN0_THRESHOLD, 20, 20)
 
 
-async def _ensure_system_objects(rest: Rest, app: web.Application | None = None) -> None:
+async def _ensure_system_objects(rest: Rest, app: App | None = None) -> None:
     """Create the system namespaces, the `kubernetes` service, the default RBAC policy and the
     system PriorityClasses; etcd may not answer yet. Ready once the authorizers are fed."""
     from kubeha.apiserver.authz import sync

@@ -13,13 +13,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from aiohttp import web
-
 from kubeha.api import errors
 from kubeha.api.registry import ResourceInfo
 from kubeha.api.schema import Obj
 from kubeha.apiserver import negotiation as neg
 from kubeha.apiserver.context import ApiContext
+from kubeha.apiserver.httpserver import Request, StreamResponse
 from kubeha.apiserver.rest import Rest
 from kubeha.storage.interface import Compacted, StorageError
 
@@ -42,7 +41,7 @@ def _parse_rv(rv: str) -> int:
         raise errors.bad_request(f'resourceVersion: Invalid value: "{rv}": must be a non-negative integer') from None
 
 
-def watch_timeout(request: web.Request, ctx: ApiContext) -> float:
+def watch_timeout(request: Request, ctx: ApiContext) -> float:
     ts = request.query.get("timeoutSeconds")
     if ts:
         try:
@@ -54,14 +53,14 @@ def watch_timeout(request: web.Request, ctx: ApiContext) -> float:
 
 
 async def serve_watch(
-    request: web.Request,
+    request: Request,
     ctx: ApiContext,
     rest: Rest,
     info: ResourceInfo,
     namespace: str,
     name: str,
     shape: neg.Shape,
-) -> web.StreamResponse:
+) -> StreamResponse:
     q = request.query
     params = rest.list_params(request, info)
     pred = rest.predicate(info, params)
@@ -131,7 +130,7 @@ async def serve_watch(
         error_event = _too_old(e.requested, e.compact_revision)
     init_rev = cacher.revision
 
-    resp = web.StreamResponse(
+    resp = StreamResponse(
         status=200, headers={"Content-Type": "application/json", "Cache-Control": "no-cache, private"}
     )
     resp.enable_chunked_encoding()
@@ -201,7 +200,7 @@ async def serve_watch(
     return resp
 
 
-async def _bookmark(resp: web.StreamResponse, info: ResourceInfo, rev: int, initial: bool = False) -> None:
+async def _bookmark(resp: StreamResponse, info: ResourceInfo, rev: int, initial: bool = False) -> None:
     md: Obj = {"resourceVersion": str(rev)}
     if initial:
         md["annotations"] = {INITIAL_EVENTS_END: "true"}
@@ -209,7 +208,7 @@ async def _bookmark(resp: web.StreamResponse, info: ResourceInfo, rev: int, init
     await resp.write(neg.dumps({"type": "BOOKMARK", "object": obj}) + b"\n")
 
 
-def _renderer(info: ResourceInfo, request: web.Request, shape: neg.Shape) -> Callable[[Obj], Obj]:
+def _renderer(info: ResourceInfo, request: Request, shape: neg.Shape) -> Callable[[Obj], Obj]:
     if shape.table:
         from kubeha.apiserver.handlers import table
 

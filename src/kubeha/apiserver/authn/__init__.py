@@ -21,9 +21,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import web
-
 from kubeha.api import errors
+from kubeha.apiserver.httpserver import Request
 
 AUTHENTICATED = "system:authenticated"
 UNAUTHENTICATED = "system:unauthenticated"
@@ -59,7 +58,7 @@ def with_authenticated(groups: Sequence[str]) -> tuple[str, ...]:
 
 # A request authenticator returns the user, None when the request carries no credential it knows,
 # or raises StatusError(401) when it carries a bad one.
-Authenticator = Callable[[web.Request], Awaitable[UserInfo | None]]
+Authenticator = Callable[[Request], Awaitable[UserInfo | None]]
 
 
 class TokenAuthenticator:
@@ -111,7 +110,7 @@ def _not_after(cert: dict[str, Any] | None) -> float:
         return math.inf
 
 
-async def client_cert_authenticator(request: web.Request) -> UserInfo | None:
+async def client_cert_authenticator(request: Request) -> UserInfo | None:
     transport = request.transport
     if transport is None:
         return None
@@ -133,7 +132,7 @@ async def client_cert_authenticator(request: web.Request) -> UserInfo | None:
     return user
 
 
-def bearer_token(request: web.Request) -> str | None:
+def bearer_token(request: Request) -> str | None:
     """The bearer token of the request; "" for a malformed Authorization header, None for none."""
     header = request.headers.get("Authorization")
     if header is None:
@@ -157,7 +156,7 @@ class AuthenticationChain:
         self.anonymous = anonymous
         self.api_audiences: tuple[str, ...] = tuple(api_audiences)
 
-    async def authenticate(self, request: web.Request) -> UserInfo:
+    async def authenticate(self, request: Request) -> UserInfo:
         for auth in self.authenticators:
             user = await auth(request)
             if user is not None:
