@@ -230,6 +230,16 @@ def _one_line(s: str) -> str:
     return " ".join(s.split())
 
 
+def clone(value: Any) -> Any:
+    """A deep copy of a decoded JSON value: orjson's round trip, ~6x faster than copy.deepcopy on a
+    ConfigMap (every write copies its object at least once). Values orjson cannot encode (integers
+    past 64 bits, which the decoders let through to validation) take copy.deepcopy."""
+    try:
+        return orjson.loads(orjson.dumps(value))
+    except (TypeError, orjson.JSONEncodeError):
+        return copy.deepcopy(value)
+
+
 # -- unknown fields --------------------------------------------------------------------------------
 
 

@@ -15,7 +15,7 @@ from kubeha.api import errors
 from kubeha.api.registry import RESOURCES, group_versions, load_all
 from kubeha.apiserver import health
 from kubeha.apiserver import negotiation as neg
-from kubeha.apiserver.authn import CURRENT_USER, AuthenticationChain, UserInfo, impersonation
+from kubeha.apiserver.authn import CURRENT_USER, USER, AuthenticationChain, UserInfo, impersonation
 from kubeha.apiserver.authz import CURRENT_AUTHZ, Attributes, AuthorizationChain
 from kubeha.apiserver.authz.sync import PolicySync
 from kubeha.apiserver.config import VERSION_INFO, ServerConfig
@@ -36,8 +36,7 @@ AUTHN = AppKey("authn", AuthenticationChain)
 AUTHZ = AppKey("authz", AuthorizationChain)
 # feeds RBAC and the Node graph from the watch caches (absent with AlwaysAllow)
 POLICY = AppKey("policy", PolicySync)
-# per-request: who is calling (for authz, audit, admission) and what they asked for
-USER = RequestKey("user", UserInfo)
+# per request: what the caller asked for (USER, who is calling, lives with authentication)
 REQUEST_INFO = RequestKey("request_info", RequestInfo)
 
 Handler = Callable[[Request], Awaitable[StreamResponse]]

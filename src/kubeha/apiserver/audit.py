@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from kubeha.apiserver import admission, objmeta
+from kubeha.apiserver.authn import CURRENT_USER, USER
 from kubeha.apiserver.httpserver import App, AppKey, Request, RequestKey, Response, StreamResponse
 
 log = logging.getLogger(__name__)
@@ -397,10 +398,6 @@ _SCOPE = RequestKey("request_scope", admission.RequestScope)
 
 
 def _current_user() -> Any:
-    try:
-        from kubeha.apiserver.authn import CURRENT_USER  # type: ignore[attr-defined]
-    except ImportError:
-        return None
     return CURRENT_USER.get()
 
 
@@ -472,8 +469,6 @@ async def _capture_body(request: Request, actx: AuditContext) -> None:
 
 
 def _request_user(request: Request) -> Any:
-    from kubeha.apiserver.app import USER
-
     return request.get(USER)
 
 

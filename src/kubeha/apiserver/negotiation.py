@@ -6,13 +6,13 @@ JSON; ``Accept`` only selects the *shape* (plain object, Table, PartialObjectMet
 
 from __future__ import annotations
 
-import json
+import functools
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
+import orjson
 
-from kubeha.api import errors
+from kubeha.api import decode, errors
 from kubeha.api.schema import Obj
 from kubeha.apiserver import limits
 from kubeha.apiserver.httpserver import Request, Response
@@ -44,23 +44,12 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 def _json_loads(body: bytes) -> Any:
-    try:
-        from kubeha.api import decode
-
-        return decode.loads(body)
-    except ImportError:
-        pass
-    try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise errors.bad_request(f"error decoding JSON: {e}") from None
+    return decode.loads(body)
 
 
 def _plain_json(body: bytes) -> Any:
     """Any JSON value (JSON Patch documents are arrays). orjson, because it stops at a fixed depth
     where the stdlib decoder recurses until Python's stack runs out."""
-    import orjson
-
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as e:
@@ -68,16 +57,7 @@ def _plain_json(body: bytes) -> Any:
 
 
 def _yaml_loads(body: bytes) -> Any:
-    try:
-        from kubeha.api import decode
-
-        return decode.loads_yaml(body)
-    except ImportError:
-        pass
-    try:
-        return yaml.safe_load(body)
-    except yaml.YAMLError as e:
-        raise errors.bad_request(f"error decoding YAML: {e}") from None
+    return decode.loads_yaml(body)
 
 
 def decode_object(content_type: str | None, body: bytes) -> Obj:
@@ -142,6 +122,7 @@ class Shape:
 _PLAIN = ("application/json", "application/*", "*/*", "application/yaml", PROTOBUF, "application/json;stream=watch")
 
 
+@functools.lru_cache(maxsize=256)  # clients send the same few Accept headers over and over
 def parse_accept(accept: str | None) -> Shape:
     """Pick the first acceptable entry of ``Accept``; fall back to the plain object (never 406)."""
     if not accept:
@@ -169,13 +150,7 @@ def parse_accept(accept: str | None) -> Shape:
     return Shape()
 
 
-def dumps(obj: Any) -> bytes:
-    try:
-        import orjson
-
-        return orjson.dumps(obj)
-    except ImportError:  # pragma: no cover - orjson is a dependency
-        return json.dumps(obj, separators=(",", ":")).encode()
+dumps = orjson.dumps
 
 
 def json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

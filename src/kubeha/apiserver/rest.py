@@ -9,14 +9,13 @@ resourceVersion allows it.
 from __future__ import annotations
 
 import base64
-import copy
 import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubeha.api import errors
+from kubeha.api import decode, errors
 from kubeha.api.registry import ResourceInfo
 from kubeha.api.schema import Obj
 from kubeha.api.selectors import FieldSelector, LabelSelector, field_getters, parse_field_selector, parse_label_selector
@@ -485,7 +484,7 @@ class Rest:
         generate = not md.get("name") and md.get("generateName")
         chain = admission.chain_of(self.ctx)
         for attempt in range(8):
-            candidate = copy.deepcopy(obj)
+            candidate = decode.clone(obj)
             cmd = objmeta.meta(candidate)
             if generate:
                 cmd["name"] = objmeta.generate_name(str(md["generateName"]))
@@ -581,7 +580,7 @@ class Rest:
             except KeyNotFound:
                 raise _not_found(info, name) from None
             cur_rv = objmeta.resource_version(current)
-            new = await mutate(copy.deepcopy(current))
+            new = await mutate(decode.clone(current))
             if new is None:
                 return current, False
             want_rv = objmeta.resource_version(new)
@@ -692,7 +691,7 @@ class Rest:
         desired = obj
 
         async def mutate(current: Obj) -> Obj:
-            new = copy.deepcopy(desired)
+            new = decode.clone(desired)
             apply_schema_defaults(info, new)
             if status:
                 info.strategy.prepare_for_status_update(new, current)
@@ -780,9 +779,9 @@ class Rest:
                 base: Obj = {"apiVersion": info.group_version, "kind": info.kind, "metadata": {"name": name}}
                 if info.namespaced:
                     base["metadata"]["namespace"] = namespace
-                new = mf.apply(base, copy.deepcopy(applied), opts.field_manager, opts.force, info.schema, now)
+                new = mf.apply(base, decode.clone(applied), opts.field_manager, opts.force, info.schema, now)
             else:
-                new = copy.deepcopy(applied)
+                new = decode.clone(applied)
             objmeta.meta(new).pop("resourceVersion", None)
             created = await self.create(info, namespace, new, opts, None, operation="Apply", prepared=True)
             return created, 201
@@ -790,7 +789,7 @@ class Rest:
 
         async def mutate(current: Obj) -> Obj:
             if mf is not None:
-                new = mf.apply(current, copy.deepcopy(applied), opts.field_manager, opts.force, info.schema, now)
+                new = mf.apply(current, decode.clone(applied), opts.field_manager, opts.force, info.schema, now)
             else:
                 jm = _mod("kubeha.api.jsonmerge")
                 new = jm.apply(current, applied) if jm is not None else {**current, **applied}
@@ -809,7 +808,7 @@ class Rest:
 
 def apply_patch(info: ResourceInfo, current: Obj, patch_type: str, patch: Any, schema: str | None = None) -> Any:
     """Apply a JSON / merge / strategic merge patch to a copy of ``current``."""
-    orig = copy.deepcopy(current)
+    orig = decode.clone(current)
     try:
         if patch_type == neg.JSON_PATCH:
             jp = _mod("kubeha.api.jsonpatch")

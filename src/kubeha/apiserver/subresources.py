@@ -3,10 +3,9 @@ namespaces/finalize."""
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
-from kubeha.api import errors
+from kubeha.api import decode, errors
 from kubeha.api.registry import ResourceInfo, lookup
 from kubeha.api.schema import Obj
 from kubeha.apiserver import admission, objmeta
@@ -47,7 +46,7 @@ async def write_scale(
     async def mutate(current: Obj) -> Obj:
         cur_scale = scale_of(info, current)
         if scale is not None:
-            want = copy.deepcopy(scale)
+            want = decode.clone(scale)
             if want.get("kind") not in (None, "Scale") or want.get("apiVersion") not in (None, SCALE_GV):
                 raise errors.bad_request(
                     f"the API version in the data ({want.get('apiVersion')}) does not match the expected API "
@@ -69,7 +68,7 @@ async def write_scale(
                 name,
                 [errors.invalid_value("spec.replicas", replicas, "must be greater than or equal to 0")],
             )
-        new = copy.deepcopy(current)
+        new = decode.clone(current)
         _autoscaling().apply_scale(new, want)
         rv = objmeta.resource_version(want)
         if rv:
@@ -174,7 +173,7 @@ async def finalize_namespace(rest: Rest, info: ResourceInfo, name: str, obj: Obj
     fins = list((obj.get("spec") or {}).get("finalizers") or [])
 
     async def mutate(current: Obj) -> Obj:
-        new = copy.deepcopy(current)
+        new = decode.clone(current)
         new.setdefault("spec", {})["finalizers"] = fins
         if not fins:
             new["spec"].pop("finalizers", None)

@@ -24,6 +24,7 @@ from typing import Any
 from kubeha.api import errors
 from kubeha.api.registry import ResourceInfo
 from kubeha.api.schema import Obj
+from kubeha.apiserver.authn import CURRENT_USER
 from kubeha.storage.interface import Compare
 
 log = logging.getLogger(__name__)
@@ -394,10 +395,6 @@ def attributes(
 
 def _current_user() -> Any:
     """The caller as the authentication middleware recorded it (None outside a request)."""
-    try:
-        from kubeha.apiserver.authn import CURRENT_USER  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        return None
     return CURRENT_USER.get()
 
 

@@ -16,13 +16,12 @@ import contextvars
 import math
 import ssl
 import time
-import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from kubeha.api import errors
-from kubeha.apiserver.httpserver import Request
+from kubeha.apiserver.httpserver import Key, Request
 
 AUTHENTICATED = "system:authenticated"
 UNAUTHENTICATED = "system:unauthenticated"
@@ -97,10 +96,11 @@ def user_from_peercert(cert: dict[str, Any] | None) -> UserInfo | None:
     return UserInfo(cn, with_authenticated(orgs))
 
 
-# the user of each TLS connection and when its certificate ends: the certificate cannot change,
-# and getpeercert() decodes it anew on every call (per request, kept alive connections ask
-# often). Keyed by the connection's SSLObject: uvloop's TLS transports take no weak references.
-_CONNECTION_USERS: weakref.WeakKeyDictionary[Any, tuple[UserInfo | None, float]] = weakref.WeakKeyDictionary()
+# the user of each TLS connection and when its certificate ends, kept with the connection: the
+# certificate cannot change, and getpeercert() decodes it anew on every call
+_CERT_USER: Key[tuple[UserInfo | None, float]] = Key("client_cert_user")
+# per request: who is calling, once authenticated (for authz, audit, admission)
+USER: Key[UserInfo] = Key("user")
 
 
 def _not_after(cert: dict[str, Any] | None) -> float:
@@ -114,14 +114,12 @@ async def client_cert_authenticator(request: Request) -> UserInfo | None:
     transport = request.transport
     if transport is None:
         return None
-    tls = transport.get_extra_info("ssl_object")
-    try:
-        user, not_after = _CONNECTION_USERS[tls]
-    except (KeyError, TypeError):
+    state = request.connection_state
+    cached = state.get(_CERT_USER)
+    if cached is None:
         cert = transport.get_extra_info("peercert")
-        user, not_after = user_from_peercert(cert), _not_after(cert)
-        if tls is not None:
-            _CONNECTION_USERS[tls] = (user, not_after)
+        cached = state[_CERT_USER] = (user_from_peercert(cert), _not_after(cert))
+    user, not_after = cached
     if user is not None and time.time() > not_after:
         # checked on every request, as upstream verifies the chain per request: a certificate
         # that expires while its connection is kept alive stops authenticating then (401, not
