@@ -55,6 +55,7 @@ LIST_SIZE = 1000
 WATCHERS = 100
 WATCH_EVENTS = 200
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+USER_AGENT = "User-Agent: api-bench/v1.0 (linux/amd64)\r\n"
 
 
 def ops_for(clients: int) -> int:
@@ -185,7 +186,8 @@ class Conn:
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port, ssl=self.ctx)
         assert self.reader is not None
-        head = f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\nAccept: application/json\r\n"
+        # a User-Agent, as every real client sends: it names the field manager of each write
+        head = f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\nAccept: application/json\r\n{USER_AGENT}"
         if body:
             head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
         self.writer.write(head.encode() + b"\r\n" + body)

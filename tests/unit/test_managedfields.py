@@ -190,6 +190,23 @@ def test_create_owns_everything_set() -> None:
     assert not any(p.startswith(".status") or p.startswith(".metadata.name") for p in paths(e))
 
 
+@pytest.mark.parametrize("sent", [None, [], [{}]])
+def test_create_shortcut_matches_the_general_diff(sent: Any) -> None:
+    """A create takes a shortcut (no live object, nothing sent: one entry owning every field); an
+    empty live object takes the general diff, and both must agree."""
+    base = obj()
+    base["metadata"]["finalizers"] = ["a", "b"]
+    base["metadata"]["ownerReferences"] = [{"uid": "u1", "name": "x"}]
+    base["status"] = {"ready": 1}
+    if sent is not None:
+        base["metadata"]["managedFields"] = sent
+    for sub in ("", "status"):
+        fast, general = copy.deepcopy(base), copy.deepcopy(base)
+        mf.update_managed_fields(None, fast, "m", "Update", sub, S, T0)
+        mf.update_managed_fields({}, general, "m", "Update", sub, S, T0)
+        assert fast == general
+
+
 def test_update_moves_changed_fields() -> None:
     live = created()
     new = copy.deepcopy(live)

@@ -180,26 +180,28 @@ def _walk(value: Any, t: TypeSpec | None, fld: Field | None, path: Path, out: di
 
 
 def _tracked(obj: Obj | None, struct_name: str, subresource: str) -> dict[Path, tuple[str, Any]]:
+    """The tracked paths of ``obj``. Never walked at all: apiVersion and kind, server-owned
+    metadata, and status for the main resource (only status for the status subresource); every
+    write walks its object, so what would be dropped is skipped rather than filtered out."""
     out: dict[Path, tuple[str, Any]] = {}
     if not isinstance(obj, dict):
         return out
-    _walk(obj, _ctx(struct_name), None, (), out)
-    return {p: v for p, v in out.items() if _kept(p, subresource)}
-
-
-def _kept(p: Path, subresource: str) -> bool:
-    if not p:
-        return False
-    top = p[0]
-    if top in ("f:apiVersion", "f:kind"):
-        return False
-    if top == "f:metadata" and (len(p) == 1 or p[1][2:] in _STRIPPED_META):
-        return False
-    if subresource == "status":
-        return top == "f:status"
-    if subresource == "":
-        return top != "f:status"
-    return True
+    root = _ctx(struct_name)
+    for k, v in obj.items():
+        if k == "apiVersion" or k == "kind":
+            continue
+        if subresource == "status" and k != "status" or subresource == "" and k == "status":
+            continue
+        t, fld = _child(root, k)
+        if k != "metadata":
+            _walk(v, t, fld, ("f:" + k,), out)
+        elif isinstance(v, dict):
+            # metadata itself is never a member, only the fields a client may set
+            for mk, mv in v.items():
+                if mk not in _STRIPPED_META:
+                    mt, mfld = _child(t, mk)
+                    _walk(mv, mt, mfld, ("f:metadata", "f:" + mk), out)
+    return out
 
 
 def fields_of(obj: Obj, struct_name: str, subresource: str = "") -> dict[str, Any]:
@@ -440,6 +442,17 @@ def update_managed_fields(
     """
     meta = new.get("metadata") if isinstance(new.get("metadata"), dict) else None
     sent = meta.get("managedFields") if meta is not None else None
+    if live is None and not subresource and (not sent or _is_reset(sent)):
+        # a plain create (the common write): one entry, owning every field the object sets; the
+        # general diff below comes to the same
+        owned = set(_tracked(new, struct_name, ""))
+        meta = new.setdefault("metadata", {})
+        if owned:
+            me = Entry(manager, operation or "Update", str(new.get("apiVersion") or ""), now, owned)
+            meta["managedFields"] = [me.to_dict()]
+        else:
+            meta.pop("managedFields", None)
+        return
     live_managed = (live or {}).get("metadata", {}).get("managedFields") if isinstance(live, dict) else None
     if subresource:
         entries = decode(live_managed)
