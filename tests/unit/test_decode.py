@@ -89,6 +89,17 @@ def test_unknown_fields_paths() -> None:
     ]
 
 
+def test_prune_unknown_reports_what_find_unknown_fields_finds() -> None:
+    o = obj(items=[{"name": "y", "bogus": 1, "opts": {"k": {"nope": 1}}}], extra=1, next={"what": 2})
+    o["metadata"]["surprise"] = True
+    o["top"] = 1
+    expected = decode.find_unknown_fields(FOO, copy.deepcopy(o))
+    found: list[str] = []
+    decode.prune_unknown(FOO, o, found)
+    assert found == expected and len(found) == 6
+    assert decode.find_unknown_fields(FOO, o) == []
+
+
 def test_unknown_fields_tolerates_wrong_shapes() -> None:
     # type problems are check_types' job: the unknown-field walk just does not descend
     assert decode.find_unknown_fields(FOO, {"spec": "x", "metadata": None, "status": [1]}) == []

@@ -279,32 +279,44 @@ def _unknown_node(node: Node, v: Any, path: str, out: list[str]) -> None:
                 _unknown_node(sub, item, f"{path}[{key}]", out)
 
 
-def prune_unknown(struct_name: str, obj: Obj) -> None:
-    """Drop fields the schema does not declare (``fieldValidation=Ignore``), in place."""
+def prune_unknown(struct_name: str, obj: Obj, found: list[str] | None = None) -> None:
+    """Drop fields the schema does not declare, in place; with ``found``, also list their paths
+    there, as :func:`find_unknown_fields` would (one walk for both: every write does this)."""
+    _prune(struct_name, obj, "", found)
+
+
+def _prune(struct_name: str, obj: Obj, prefix: str, found: list[str] | None) -> None:
     table = field_table(struct_name)
     if table is None:
         return
-    for k in [k for k in obj if k not in table]:
-        del obj[k]
+    unknown: list[str] = []
     for k, v in obj.items():
-        node = table[k]
-        if node[0] != SCALAR and v is not None:
-            _prune_node(node, v)
+        node = table.get(k)
+        if node is None:
+            unknown.append(k)
+            if found is not None:
+                found.append(prefix + k)
+        elif node[0] != SCALAR and v is not None:
+            _prune_node(node, v, prefix + k, found)
+    for k in unknown:
+        del obj[k]
 
 
-def _prune_node(node: Node, v: Any) -> None:
+def _prune_node(node: Node, v: Any, path: str, found: list[str] | None) -> None:
     kind = node[0]
     if kind == REF:
         if type(v) is dict:
-            prune_unknown(node[1], v)
+            _prune(node[1], v, path + ".", found)
     elif kind == LIST:
-        if type(v) is list and _descends(node[1]):
-            for item in v:
-                _prune_node(node[1], item)
+        sub = node[1]
+        if type(v) is list and _descends(sub):
+            for i, item in enumerate(v):
+                _prune_node(sub, item, f"{path}[{i}]" if found is not None else path, found)
     elif kind == MAP:
-        if type(v) is dict and _descends(node[1]):
-            for item in v.values():
-                _prune_node(node[1], item)
+        sub = node[1]
+        if type(v) is dict and _descends(sub):
+            for key, item in v.items():
+                _prune_node(sub, item, f"{path}[{key}]" if found is not None else path, found)
 
 
 # -- type checks -----------------------------------------------------------------------------------

@@ -190,7 +190,7 @@ def _tracked(obj: Obj | None, struct_name: str, subresource: str) -> dict[Path, 
     for k, v in obj.items():
         if k == "apiVersion" or k == "kind":
             continue
-        if subresource == "status" and k != "status" or subresource == "" and k == "status":
+        if (subresource == "status" and k != "status") or (subresource == "" and k == "status"):
             continue
         t, fld = _child(root, k)
         if k != "metadata":

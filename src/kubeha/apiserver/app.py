@@ -23,7 +23,7 @@ from kubeha.apiserver.context import ApiContext, CacherFactory
 from kubeha.apiserver.handlers import handle_resource, not_found_path
 from kubeha.apiserver.httpserver import App, AppKey, Request, RequestKey, Response, StreamResponse
 from kubeha.apiserver.metrics import Metrics
-from kubeha.apiserver.requestinfo import RequestInfo, parse
+from kubeha.apiserver.requestinfo import RequestInfo, of_request
 from kubeha.apiserver.rest import Rest
 from kubeha.storage.interface import Compacted, Conflict, KeyExists, KeyNotFound, StorageError, Unavailable
 
@@ -85,7 +85,7 @@ def _status_response(err: errors.StatusError) -> Response:
 def _request_info(request: Request) -> RequestInfo:
     ri = request.get(REQUEST_INFO)
     if ri is None:
-        ri = parse(request.method, request.path, dict(request.query))
+        ri = of_request(request.method, request.path, request.query)
         request[REQUEST_INFO] = ri
     return ri
 

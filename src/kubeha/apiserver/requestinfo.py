@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 # subresources of the namespaces resource itself: /api/v1/namespaces/{name}/{status,finalize}
@@ -84,3 +86,15 @@ def parse(method: str, path: str, query: dict[str, str] | None = None) -> Reques
     else:
         info.verb = http_verb
     return info
+
+
+def of_request(method: str, path: str, query: Mapping[str, str]) -> RequestInfo:
+    """``parse`` for a request, remembered per method and path (clients repeat the same few:
+    collection paths for creates and lists, the same objects for gets). Shared: never change
+    the result."""
+    return _parse_cached(method, path, query.get("watch") in ("true", "1"))
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_cached(method: str, path: str, watch: bool) -> RequestInfo:
+    return parse(method, path, {"watch": "true"} if watch else None)

@@ -186,15 +186,18 @@ def field_checks(
         first = causes[0]
         raise errors.bad_request(decode_error(first.message or f"{first.field}: invalid type"), causes)
     problems: list[str] = []
+    unknown: list[str] | None = None
     if opts.field_validation != "Ignore":
         if body is not None and body[:1] in (b"{", b" ", b"\n", b"\t"):
             problems += [f'duplicate field "{p}"' for p in decode.find_duplicate_fields(body)]
-        problems += [f'unknown field "{p}"' for p in decode.find_unknown_fields(struct, obj)]
+        unknown = []
+    # pruned before a Strict refusal too: the object is thrown away then
+    decode.prune_unknown(struct, obj, unknown)
+    problems += [f'unknown field "{p}"' for p in unknown or ()]
     if problems:
         if opts.field_validation == "Strict":
             raise errors.bad_request(decode_error("strict decoding error: " + ", ".join(problems)))
         opts.warnings += problems
-    decode.prune_unknown(struct, obj)
 
 
 def apply_schema_defaults(info: ResourceInfo, obj: Obj) -> None:
