@@ -220,8 +220,12 @@ def _field_set(obj: Obj | None, struct_name: str, subresource: str) -> FieldSet:
 # -- FieldsV1 encoding ---------------------------------------------------------------------------
 
 
+_PE_ORDER = {"f": 0, "k": 1, "v": 2, "i": 3}
+
+
 def _pe_rank(pe: str) -> tuple[int, str]:
-    return ({"f": 0, "k": 1, "v": 2, "i": 3}.get(pe[:1], 4), pe if pe[:1] != "i" else pe[2:].rjust(12, "0"))
+    kind = pe[:1]
+    return (_PE_ORDER.get(kind, 4), pe if kind != "i" else pe[2:].rjust(12, "0"))
 
 
 def to_fields_v1(paths: FieldSet) -> dict[str, Any]:
@@ -230,15 +234,20 @@ def to_fields_v1(paths: FieldSet) -> dict[str, Any]:
     for p in paths:
         node = root
         for pe in p:
-            node = node.setdefault(pe, {})
+            child = node.get(pe)
+            if child is None:
+                child = node[pe] = {}
+            node = child
         members.add(id(node))
 
     def render(node: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {}
         if id(node) in members and node:
             out["."] = {}
-        for k in sorted(node, key=_pe_rank):
-            out[k] = render(node[k])
+        keys = list(node) if len(node) < 2 else sorted(node, key=_pe_rank)
+        for k in keys:
+            child = node[k]
+            out[k] = render(child) if child else {}
         return out
 
     return render(root)
