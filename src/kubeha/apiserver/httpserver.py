@@ -104,7 +104,7 @@ class App:
 
 
 class Request:
-    """One request, its body read in full."""
+    """One request; ``read()`` gives its body once the whole of it has arrived."""
 
     __slots__ = (
         "_body_done",
@@ -121,10 +121,8 @@ class Request:
         "path",
         "path_qs",
         "query_string",
-        "raw_path",
         "transport",
         "upgrade",
-        "version",
     )
 
     def __init__(
@@ -135,7 +133,6 @@ class Request:
         target: str,
         headers: CIMultiDictProxy[str],
         *,
-        version: str = "1.1",
         body: bytes = b"",
         transport: asyncio.BaseTransport | None = None,
     ) -> None:
@@ -144,12 +141,10 @@ class Request:
         self.method = method
         self.path_qs = target
         raw, _, qs = target.partition("?")
-        self.raw_path = raw
         self.path = unquote(raw) if "%" in raw else raw
         self.query_string = qs
         self._query: MultiDictProxy[str] | None = None
         self.headers = headers
-        self.version = version
         self.body = body
         self.body_error: Exception | None = None  # raised by read(): 413 or 408
         self._body_done = True
@@ -226,7 +221,7 @@ class Request:
 class StreamResponse:
     """A response whose body is written piece by piece (chunked) after ``prepare``."""
 
-    __slots__ = ("_chunked", "_conn", "_eof", "_head_only", "headers", "prepared", "reason", "status")
+    __slots__ = ("_conn", "_eof", "_head_only", "headers", "prepared", "reason", "status")
 
     def __init__(
         self, *, status: int = 200, reason: str | None = None, headers: Mapping[str, str] | None = None
@@ -235,16 +230,13 @@ class StreamResponse:
         self.reason = reason
         self.headers: CIMultiDict[str] = CIMultiDict(headers or ())
         self.prepared = False
-        self._chunked = True
         self._eof = False
         self._head_only = False
         self._conn: Connection | None = None
 
-    def enable_chunked_encoding(self) -> None:
-        self._chunked = True
-
-    async def _start(self, request: Request) -> Connection:
-        """Run the prepare hooks; the connection to write the response to."""
+    async def _start(self, request: Request) -> tuple[Connection, bool]:
+        """Run the prepare hooks; the connection to write the response to, and whether it stays
+        open after this response."""
         for hook in request.app.on_response_prepare:
             await hook(request, self)
         self.prepared = True
@@ -253,14 +245,14 @@ class StreamResponse:
             raise ConnectionResetError("no connection")
         self._conn = conn
         self._head_only = request.method == "HEAD"
-        return conn
+        return conn, request.keep_alive and not conn.closing
 
     async def prepare(self, request: Request) -> None:
         if self.prepared:
             return
-        conn = await self._start(request)
+        conn, keep_alive = await self._start(request)
         conn.stream_task = True
-        conn.write(_head(self.status, self.reason, self.headers, None, request.keep_alive and not conn.closing))
+        conn.write(_head(self.status, self.reason, self.headers, None, keep_alive))
 
     async def write(self, data: bytes) -> None:
         conn = self._conn
@@ -300,7 +292,6 @@ class Response(StreamResponse):
         text: str | None = None,
     ) -> None:
         super().__init__(status=status, reason=reason, headers=headers)
-        self._chunked = False
         if text is not None:
             body = text.encode()
             content_type = content_type or "text/plain; charset=utf-8"
@@ -313,10 +304,10 @@ class Response(StreamResponse):
     async def prepare(self, request: Request) -> None:
         if self.prepared:
             return
-        conn = await self._start(request)
+        conn, keep_alive = await self._start(request)
         self._eof = True
         body = self.body
-        head = _head(self.status, self.reason, self.headers, len(body), request.keep_alive and not conn.closing)
+        head = _head(self.status, self.reason, self.headers, len(body), keep_alive)
         if self._head_only or not body:
             conn.write(head)
         else:
@@ -554,7 +545,6 @@ class Connection(asyncio.Protocol):
             p.get_method().decode("ascii", "replace"),
             target,
             headers,
-            version=p.get_http_version(),
             transport=self.transport,
         )
         req.keep_alive = p.should_keep_alive() and not self.closing

@@ -148,7 +148,6 @@ async def pod_log(request: Request, ctx: ApiContext, info: ResourceInfo, namespa
                 ctype = upstream.headers.get("Content-Type", "application/json")
                 return Response(status=upstream.status, body=body, headers={"Content-Type": ctype})
             resp = StreamResponse(headers={"Content-Type": "text/plain"})
-            resp.enable_chunked_encoding()
             await resp.prepare(request)
             with contextlib.suppress(aiohttp.ClientError, ConnectionError, asyncio.TimeoutError):
                 async for chunk in upstream.content.iter_any():

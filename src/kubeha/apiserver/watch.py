@@ -133,7 +133,6 @@ async def serve_watch(
     resp = StreamResponse(
         status=200, headers={"Content-Type": "application/json", "Cache-Control": "no-cache, private"}
     )
-    resp.enable_chunked_encoding()
     await resp.prepare(request)
     if error_event is not None:
         await resp.write(neg.dumps({"type": "ERROR", "object": error_event}) + b"\n")
