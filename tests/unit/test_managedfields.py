@@ -1,6 +1,7 @@
 """managedFields tracking and server-side apply."""
 
 import copy
+import gc
 import json
 from typing import Any
 
@@ -205,6 +206,25 @@ def test_create_shortcut_matches_the_general_diff(sent: Any) -> None:
         mf.update_managed_fields(None, fast, "m", "Update", sub, S, T0)
         mf.update_managed_fields({}, general, "m", "Update", sub, S, T0)
         assert fast == general
+
+
+def test_recording_leaves_no_garbage_cycles() -> None:
+    """Every write records managedFields; garbage it leaves in reference cycles waits for the
+    collector, whose pauses stall every request in flight (a self-calling closure once did this)."""
+    gc.collect()
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for _ in range(20):
+            new = obj()
+            mf.update_managed_fields(None, new, "m", "Update", "", S, T0)
+            changed = copy.deepcopy(new)
+            changed["spec"]["replicas"] = 5
+            mf.update_managed_fields(new, changed, "other", "Update", "", S, T1)
+        assert gc.collect() == 0
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def test_update_moves_changed_fields() -> None:
