@@ -18,6 +18,13 @@ APT_NEEDS := etcd:etcd-server etcdctl:etcd-client ip:iproute2 \
   /var/lib/dpkg/info/busybox-static.list:busybox-static nsenter:util-linux
 KUBECTL_VERSIONS := 32 27
 GCLOUD_BIN := /usr/lib/google-cloud-sdk/bin
+# The interpreter the venv is built from: Debian's own python3 first, then what PATH offers.
+# Debian builds CPython with profile-guided and link-time optimisation and links libpython into
+# the executable; a plain --enable-shared source build of 3.11 (as pyenv makes) cost the
+# api-server 28 % more CPU per create (docs/performance.md).
+PICK_PYTHON := for p in /usr/bin/python3 python3.11 python3; do \
+  if command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then \
+  command -v $$p; break; fi; done
 
 .PHONY: deps system-deps venv kubectl lint test unit integration e2e bench up clean
 
@@ -31,8 +38,9 @@ system-deps:
 	  else command -v "$$cmd" >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; fi; \
 	done; \
 	missing=$$(echo $$missing | tr ' ' '\n' | sort -u | tr '\n' ' '); \
-	if [ ! -x $(BIN)/python ] && ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then \
-	  missing="$$missing python3-venv"; \
+	py=$$($(PICK_PYTHON)); \
+	if [ ! -x $(BIN)/python ] && ! $${py:-false} -c 'import ensurepip, venv' >/dev/null 2>&1; then \
+	  missing="$$missing python3 python3-venv"; \
 	fi; \
 	if [ -n "$${missing// /}" ]; then \
 	  echo "installing: $$missing"; \
@@ -57,7 +65,7 @@ venv: $(STAMP)
 
 $(STAMP):
 	@if [ ! -x $(BIN)/python ]; then \
-	  py=$$(command -v python3.11 || command -v python3); \
+	  py=$$($(PICK_PYTHON)); \
 	  $$py -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "python >= 3.11 is required")'; \
 	  $$py -m venv $(VENV); \
 	fi

@@ -38,7 +38,7 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # api_bench's load generator
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.support
 
-from api_bench import Client, configmap, measure, namespace, proc_cpu
+from api_bench import Client, configmap, interpreter, measure, namespace, proc_cpu
 from tests.support.apiserver import start_apiserver
 from tests.support.etcd import EtcdServer
 from tests.support.pki import make_pki
@@ -200,6 +200,7 @@ def run(rounds: int, n: int) -> int:
                 p.wait(10)
             api.stop()
 
+    print(interpreter())
     print(f"medians over {rounds} rounds, {CLIENTS} clients, {n} creates each; baseline: raw")
     print(f"{'server':<12}{'creates/s':>11}{'p99 ms':>9}{'server µs/create':>18}{'CPU vs raw':>12}")
     base_cpu = statistics.median(r[2] for r in results["raw"])
