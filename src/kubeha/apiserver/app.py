@@ -93,7 +93,7 @@ def _request_info(request: Request) -> RequestInfo:
 async def request_middleware(request: Request, handler: Handler) -> StreamResponse:
     """Every request between the audit scope and the handler, in upstream's filter order: metrics
     and the mapping of every failure to a Status (outermost), then --max-requests-inflight, then
-    authentication, impersonation and authorization. One middleware rather than three: each
+    authentication, impersonation and authorization. One middleware rather than four: each
     layer costs a coroutine per request, and they share the RequestInfo parsed here."""
     app = request.app
     metrics = app[METRICS]
@@ -106,8 +106,17 @@ async def request_middleware(request: Request, handler: Handler) -> StreamRespon
     else:
         metrics.request_started(kind)
     code = 500
+    ctx = app[CTX]
+    counted = False
     try:
-        resp = await _limit_inflight(request, app, ri, handler)
+        # --max-requests-inflight: shed load with 429 + Retry-After, watches excluded (as upstream)
+        if not long_running:
+            limit = ctx.config.max_requests_inflight
+            if limit > 0 and ctx.inflight >= limit:
+                raise errors.too_many_requests()
+            ctx.inflight += 1
+            counted = True
+        resp = await _authenticate_and_authorize(request, app, ri, handler)
         code = resp.status
         return resp
     except errors.StatusError as e:
@@ -125,6 +134,8 @@ async def request_middleware(request: Request, handler: Handler) -> StreamRespon
         code = 500
         return _status_response(errors.internal(type(e).__name__ + ": " + str(e)[:200]))
     finally:
+        if counted:
+            ctx.inflight -= 1
         if long_running:
             metrics.watch_ended()
         else:
@@ -135,21 +146,6 @@ async def request_middleware(request: Request, handler: Handler) -> StreamRespon
         metrics.count_request((*labels, str(code)))
         if not long_running:
             metrics.observe_latency(labels, time.monotonic() - start)
-
-
-async def _limit_inflight(request: Request, app: App, ri: RequestInfo, handler: Handler) -> StreamResponse:
-    """Shed load past --max-requests-inflight (429 + Retry-After), watches excluded, as upstream."""
-    if ri.verb == "watch":
-        return await _authenticate_and_authorize(request, app, ri, handler)
-    ctx = app[CTX]
-    limit = ctx.config.max_requests_inflight
-    if limit > 0 and ctx.inflight >= limit:
-        raise errors.too_many_requests()
-    ctx.inflight += 1
-    try:
-        return await _authenticate_and_authorize(request, app, ri, handler)
-    finally:
-        ctx.inflight -= 1
 
 
 async def _authenticate_and_authorize(request: Request, app: App, ri: RequestInfo, handler: Handler) -> StreamResponse:

@@ -534,11 +534,12 @@ async def authorized_middleware(request: Request, handler: Handler) -> StreamRes
     return await handler(request)
 
 
-async def on_response_prepare(request: Request, response: StreamResponse) -> None:
-    """Every response gets the Audit-ID and the request's warnings; a watch logs ResponseStarted."""
+def on_response_prepare(request: Request, response: StreamResponse) -> Awaitable[None] | None:
+    """Every response gets the Audit-ID and the request's warnings; a watch logs ResponseStarted
+    (the only case with something to wait for)."""
     actx = request.get(_ACTX)
     if actx is None:
-        return
+        return None
     response.headers[AUDIT_ID_HEADER] = actx.audit_id
     scope = request.get(_SCOPE)
     if scope is not None and scope.warnings:
@@ -547,8 +548,12 @@ async def on_response_prepare(request: Request, response: StreamResponse) -> Non
         response.headers["Warning"] = f"{have}, {extra}" if have else extra
     auditor = request.app.get(AUDIT_KEY)
     if auditor is None or isinstance(response, Response):
-        return
-    # a streamed response (watch, logs): its events so far, before the stream runs for long
+        return None
+    return _log_stream_started(request, auditor, actx, response)
+
+
+async def _log_stream_started(request: Request, auditor: Auditor, actx: AuditContext, response: StreamResponse) -> None:
+    """A streamed response (watch, logs): its events so far, before the stream runs for long."""
     ev = await _prepare_event(request, auditor, actx)
     if ev is None:
         return

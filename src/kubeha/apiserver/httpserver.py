@@ -69,8 +69,9 @@ AppKey = RequestKey = Key
 
 Handler = Callable[["Request"], Awaitable["StreamResponse"]]
 Hook = Callable[["App"], Awaitable[None]]
-# called, in order, just before a response's head is written (may add headers)
-PrepareHook = Callable[["Request", "StreamResponse"], Awaitable[None]]
+# called, in order, just before a response's head is written (may add headers); a hook with
+# nothing to wait for returns None instead of a coroutine (most responses need none)
+PrepareHook = Callable[["Request", "StreamResponse"], Awaitable[None] | None]
 
 
 class App:
@@ -238,7 +239,9 @@ class StreamResponse:
         """Run the prepare hooks; the connection to write the response to, and whether it stays
         open after this response."""
         for hook in request.app.on_response_prepare:
-            await hook(request, self)
+            pending = hook(request, self)
+            if pending is not None:
+                await pending
         self.prepared = True
         conn = request._conn
         if conn is None:
