@@ -90,7 +90,7 @@ PROCS: Procs | None = None
 
 def interpreter() -> str:
     """Which Python runs the servers (they start with this one): a build with a shared libpython
-    and no profile-guided optimisation costs the api-server a fifth more CPU per create."""
+    and no profile-guided optimisation costs the api-server over a quarter more CPU per create."""
     with open("/proc/self/maps") as f:  # sysconfig's Py_ENABLE_SHARED says 1 for Debian's static build
         shared = "libpython" in f.read()
     how = "libpython as a shared library" if shared else "libpython linked in"

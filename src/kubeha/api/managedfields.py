@@ -244,7 +244,7 @@ def to_fields_v1(paths: FieldSet) -> dict[str, Any]:
 
 def _render(node: dict[str, Any], members: set[int]) -> dict[str, Any]:
     # a module-level function, not a closure: a closure that calls itself is a reference cycle,
-    # which only the garbage collector frees (one per write made long gen-0 pauses under load)
+    # which only the garbage collector frees (it left one per write)
     out: dict[str, Any] = {}
     if id(node) in members and node:
         out["."] = {}
