@@ -24,6 +24,7 @@ from typing import IO, Any
 from kubeha.apiserver import admission, objmeta
 from kubeha.apiserver.authn import CURRENT_USER, USER
 from kubeha.apiserver.httpserver import App, AppKey, Request, RequestKey, Response, StreamResponse
+from kubeha.apiserver.requestinfo import of_request
 
 log = logging.getLogger(__name__)
 
@@ -331,9 +332,7 @@ class Auditor:
         self.backend = backend
 
     def base_event(self, request: Request, actx: AuditContext, user: Any, real_user: Any) -> dict[str, Any]:
-        from kubeha.apiserver.requestinfo import parse
-
-        ri = parse(request.method, request.path, dict(request.query))
+        ri = of_request(request.method, request.path, request.query)
         ev: dict[str, Any] = {
             "kind": "Event",
             "apiVersion": "audit.k8s.io/v1",
@@ -366,9 +365,7 @@ class Auditor:
         return ev
 
     def decide(self, request: Request, user: Any) -> tuple[str, tuple[str, ...]]:
-        from kubeha.apiserver.requestinfo import parse
-
-        ri = parse(request.method, request.path, dict(request.query))
+        ri = of_request(request.method, request.path, request.query)
         attrs = RequestAttrs(
             str(getattr(user, "name", "") or ""),
             tuple(getattr(user, "groups", ()) or ()),
@@ -395,10 +392,6 @@ class Auditor:
 AUDIT_KEY = AppKey("auditor", Auditor)
 _ACTX = RequestKey("audit_ctx", AuditContext)
 _SCOPE = RequestKey("request_scope", admission.RequestScope)
-
-
-def _current_user() -> Any:
-    return CURRENT_USER.get()
 
 
 def _impersonating(request: Request) -> bool:
@@ -448,7 +441,7 @@ async def scope_middleware(request: Request, handler: Handler) -> StreamResponse
 async def _prepare_event(request: Request, auditor: Auditor, actx: AuditContext) -> dict[str, Any] | None:
     if actx.event:
         return actx.event
-    user = _request_user(request) or _current_user()
+    user = _caller(request)
     level, omit = auditor.decide(request, user)
     if level == NONE:
         return None
@@ -470,6 +463,11 @@ async def _capture_body(request: Request, actx: AuditContext) -> None:
 
 def _request_user(request: Request) -> Any:
     return request.get(USER)
+
+
+def _caller(request: Request) -> Any:
+    """The authenticated user, or the one the authentication filter recorded for this task."""
+    return request.get(USER) or CURRENT_USER.get()
 
 
 async def _finish(
@@ -524,11 +522,11 @@ async def authorized_middleware(request: Request, handler: Handler) -> StreamRes
     request[_AUTHORIZED] = True
     scope = request.get(_SCOPE)
     if scope is not None and scope.user is None:
-        scope.user = _request_user(request) or _current_user()
+        scope.user = _caller(request)
     auditor = request.app.get(AUDIT_KEY)
     actx = request.get(_ACTX)
     if auditor is not None and actx is not None and request.method in ("POST", "PUT", "PATCH", "DELETE"):
-        level, _ = auditor.decide(request, _request_user(request) or _current_user())
+        level, _ = auditor.decide(request, _caller(request))
         if _LEVEL_ORDER[level] >= _LEVEL_ORDER[REQUEST] and request.body_exists:
             await _capture_body(request, actx)
     return await handler(request)

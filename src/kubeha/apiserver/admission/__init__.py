@@ -388,14 +388,9 @@ def attributes(
         obj,
         old_obj,
         subresource=subresource,
-        user=(scope.user if scope is not None else None) or _current_user(),
+        user=(scope.user if scope is not None else None) or CURRENT_USER.get(),
         dry_run=dry_run,
     )
-
-
-def _current_user() -> Any:
-    """The caller as the authentication middleware recorded it (None outside a request)."""
-    return CURRENT_USER.get()
 
 
 async def admit_connect(ctx: Any, info: ResourceInfo, namespace: str, name: str, subresource: str, obj: Obj) -> None:
